@@ -1,0 +1,35 @@
+# Two entry points: `make report` (the main job, offline on the bundled sample) and `make test`.
+# Each creates .venv if missing and installs the project into it first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+.PHONY: install report test check-sync export clean-nbs
+
+$(STAMP): settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/lstm-forecast summary '^GSPC'
+
+# Fails when nbdev_export or nbdev_clean would change a committed module or notebook.
+check-sync: $(STAMP)
+	@rm -rf .sync && mkdir -p .sync && cp -r settings.ini nbs lstm_forecast .sync/
+	@cd .sync && ../$(BIN)/nbdev_export && ../$(BIN)/nbdev_clean
+	@diff -r -x __pycache__ lstm_forecast .sync/lstm_forecast && diff -r -x .ipynb_checkpoints nbs .sync/nbs \
+	  || { echo "notebooks and lstm_forecast/ are out of sync or not clean: run 'make export' and commit"; exit 1; }
+	@rm -rf .sync && echo "notebooks and modules in sync"
+
+test: check-sync
+	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(_|backtest|dashboard)'
+	$(BIN)/python -m pytest -q tests
+
+# What to run before every commit.
+export: $(STAMP)
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
