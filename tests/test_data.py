@@ -1,0 +1,113 @@
+"Real-data and process-level checks of lstm_forecast.data; the behaviour lessons live in nbs/01_data.ipynb."
+import os, subprocess, sys, time, warnings
+from pathlib import Path
+
+import pandas as pd, pytest
+from lstm_forecast.config import Config
+from lstm_forecast.data import (OHLCV, DataError, cache_path, check_history, import_csv, load_prices, read_price_csv,
+                                write_cache)
+
+STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    "Every test gets its own empty cache directory, never the user's."
+    monkeypatch.setenv("LSTM_FORECAST_CACHE", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def yahoo(monkeypatch):
+    "A `yfinance.download` that serves `yahoo.px` (None: fails as offline) and records the `start` of each call."
+    class Fake:
+        px, starts = None, []
+        def __call__(self, ticker, start=None, **kw):
+            self.starts.append(start)
+            if self.px is None: raise ConnectionError("offline")
+            df = self.px.loc[start:]
+            df.columns = pd.MultiIndex.from_product([df.columns, [ticker]], names=["Price", "Ticker"])
+            return df
+    fake = Fake(); fake.starts = []
+    monkeypatch.setattr("yfinance.download", fake)
+    return fake
+
+
+def test_imported_msft_loads_offline(yahoo):
+    raw = pd.read_csv(STOCKS / "MSFT.csv", index_col="Date", parse_dates=True)
+    import_csv(STOCKS / "MSFT.csv", "msft")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: the import is current, so nothing is refreshed
+        df = load_prices("MSFT")
+    assert yahoo.starts == []
+    assert df.attrs == dict(ticker="MSFT", source="cache")
+    assert (len(df), f"{df.index[0]:%Y-%m-%d}", f"{df.index[-1]:%Y-%m-%d}") == (5031, "2005-10-10", "2025-10-08")
+    assert list(df.columns) == OHLCV and df.index.name == "Date" and df.index.tz is None
+    assert (df.dtypes == "float64").all()
+    pd.testing.assert_frame_equal(df, raw.astype("float64").rename_axis("Date"), check_freq=False, check_index_type=False)
+    assert len(load_prices("MSFT", start="2020-01-01", end="2020-12-31")) == 253
+
+
+def test_sample_is_the_sp500_without_network(yahoo):
+    df = load_prices("^GSPC")
+    assert yahoo.starts == []
+    assert df.attrs == dict(ticker="^GSPC", source="sample")
+    assert (len(df), df.index[0].year, df.index[-1].year) == (5031, 1999, 2018)
+    assert abs(df.Close["2018-12-31"] - 2506.85) < 0.01
+    check_history(df, Config())
+
+
+def test_every_shared_csv_reads_cleanly():
+    files = sorted(STOCKS.glob("*.csv"))
+    assert len(files) == 31
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f in files:
+            df = read_price_csv(f)
+            assert (df[["Open", "High", "Low", "Close"]] > 0).all(axis=None) and df.index.is_unique
+
+
+def test_refresh_splices_the_missing_days_of_real_prices(yahoo):
+    full = read_price_csv(STOCKS / "AAPL.csv")
+    write_cache("AAPL", full.iloc[:-100], "yfinance")
+    yahoo.px = full
+    df = load_prices("AAPL", refresh=True)
+    assert yahoo.starts == [f"{full.index[-101] - pd.Timedelta(days=7):%Y-%m-%d}"]
+    pd.testing.assert_frame_equal(df, full, check_freq=False)
+    assert df.attrs["source"] == "yfinance"
+
+
+def test_too_short_history_says_what_to_do():
+    short = load_prices("^GSPC", start="2018-01-01")
+    with pytest.raises(DataError, match=r"'\^GSPC' has 251 daily rows but the config needs at least 598 .*earlier start"):
+        check_history(short, Config())
+
+
+def test_offline_and_nothing_cached(yahoo):
+    with pytest.raises(DataError) as e:
+        load_prices("MSFT")
+    assert str(e.value) == ("Could not download 'MSFT' from Yahoo Finance (network error ConnectionError: offline?) and nothing is"
+                            " cached for it: import a CSV with `lstm-forecast import-csv FILE MSFT`, or use the bundled sample '^GSPC'.")
+
+
+WRITER = """
+import sys
+from lstm_forecast.data import read_price_csv, write_cache
+df = read_price_csv(sys.argv[1])
+print("ready", flush=True)
+for i in range(10**6): write_cache("MSFT", df if i % 2 else df.iloc[:2000], "yfinance")
+"""
+
+
+def test_killed_writer_never_leaves_a_corrupt_cache(cache):
+    "A process killed while it rewrites the cache leaves the old or the new file, never a mix."
+    write_cache("MSFT", read_price_csv(STOCKS / "MSFT.csv"), "yfinance")
+    for delay in (0.3, 0.55, 0.8):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(STOCKS / "MSFT.csv")], stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "LSTM_FORECAST_CACHE": str(cache)})
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.kill(); proc.wait()
+        df = load_prices("MSFT", source="cache")
+        assert len(df) in (5031, 2000) and df.index[0] == pd.Timestamp("2005-10-10")
+    assert [p.name for p in cache_path("MSFT").parent.glob("*.parquet")] == ["MSFT.parquet"]

@@ -1,0 +1,83 @@
+"Checks of the portfolio and metrics modules on real prices and by simulation: what the notebooks cannot hold."
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from statsmodels.tsa.ar_model import AutoReg
+from lstm_forecast.config import PortfolioConfig
+from lstm_forecast.metrics import baseline_predictions, dm_test, pt_test, skill_table, strategy_metrics, versus_baselines
+from lstm_forecast.portfolio import buy_and_hold, fold_gate_thresholds, size_positions, strategy_returns
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
+
+
+@pytest.fixture(scope="module")
+def msft():
+    px = pd.read_csv(DATA / "MSFT.csv", index_col="Date", parse_dates=True)
+    ret = np.log(px.Close).diff()
+    frame = pd.DataFrame({"mom": px.Close.pct_change(10).shift(1), "vol": ret.rolling(10).std().shift(1),
+                          "target": ret.shift(-1)}).dropna()
+    return px, ret, frame
+
+
+def test_buy_and_hold_compounds_to_the_price_ratio(msft):
+    px, ret, frame = msft
+    bh = buy_and_hold(frame.target)
+    assert strategy_metrics(bh.net).total_return == pytest.approx(px.Close.iloc[-1] / px.Close.loc[frame.index[0]] - 1, rel=1e-9)
+
+
+def test_ar1_baseline_is_statsmodels_one_step_ahead(msft):
+    "Over real folds, our AR(1) forecast equals statsmodels' own one-step prediction with the training params."
+    _, _, frame = msft
+    for start in range(0, 1500, 500):
+        tr, te = frame.iloc[start:start + 504], frame.iloc[start + 504:start + 567]
+        bp = baseline_predictions(tr, te, ["mom", "vol"], purge=1)
+        res = AutoReg(tr.target.iloc[:-1].to_numpy(), lags=1, trend="c").fit()
+        both = np.concatenate([tr.target.to_numpy(), te.target.to_numpy()])
+        one_step = res.apply(both, refit=False).predict()[len(tr):]  # forecast of row i from row i-1
+        np.testing.assert_allclose(bp.ar1.to_numpy(), one_step, rtol=1e-10)
+
+
+def test_real_walk_of_baselines_is_honest(msft):
+    "Stacked per-fold baselines on real data: no baseline has a large, significant edge on daily returns."
+    _, ret, frame = msft
+    folds = [baseline_predictions(frame.iloc[s:s + 504], frame.iloc[s + 504:s + 567], ["mom", "vol"], purge=1)
+             for s in range(0, len(frame) - 567, 63)]
+    preds = pd.concat(folds)
+    y = frame.target.loc[preds.index]
+    table = skill_table(y, {c: preds[c] for c in preds})
+    assert table.loc["zero", "r2_oos"] == 0 and np.isnan(table.loc["zero", "dm_p"])
+    assert (table.r2_oos.abs() < 0.05).all()  # daily returns are close to unpredictable
+    vb = versus_baselines(y, preds.ridge, preds[["zero", "hist_mean", "ar1"]])
+    assert vb.verdict.str.match(r"^(better|worse), (not significant|significant at 5 %)").all()
+
+
+def test_dm_and_pt_are_calibrated_under_the_null():
+    "Under no skill, the 5 % two-sided tests reject about 5 % of the time."
+    rng = np.random.default_rng(0)
+    dm_p, pt_p = [], []
+    for _ in range(400):
+        y = rng.standard_t(4, 250) * 0.01
+        a, b = rng.normal(0, 0.003, 250), rng.normal(0, 0.003, 250)
+        dm_p.append(dm_test(y, a, b)[1]); pt_p.append(pt_test(y, a)[1])
+    assert 0.02 < np.mean(np.array(dm_p) < 0.05) < 0.09
+    assert 0.02 < np.mean(np.array(pt_p) < 0.05) < 0.09
+
+
+def test_positions_on_real_data_do_not_see_the_future(msft):
+    "Changing the real returns after a date leaves every earlier position (vol, regime, gate) unchanged."
+    px, ret, frame = msft
+    days = frame.index[600:900]
+    rng = np.random.default_rng(0)
+    pred = pd.Series(rng.normal(0, 0.01, len(days)), index=days)
+    fold = pd.Series(np.repeat([0, 1], 150), index=days)
+    train_preds = {k: pd.Series(rng.normal(0, 0.01, 504)) for k in (0, 1)}
+    p_unf = pd.Series(rng.uniform(size=len(ret)), index=ret.index)
+    cfg = PortfolioConfig()
+    thr = fold_gate_thresholds(fold, train_preds, cfg)
+    base = size_positions(pred, ret, p_unf, thr, cfg).position
+    cut = days[200]
+    ret2 = ret.where(ret.index < cut, ret * 3)
+    moved = size_positions(pred, ret2, p_unf, thr, cfg).position
+    pd.testing.assert_series_equal(moved.loc[:cut], base.loc[:cut])
+    assert not moved.loc[cut:].iloc[1:].equals(base.loc[cut:].iloc[1:])
+    s = strategy_returns(base, frame.target, cfg.cost_bps)
+    assert s.net.notna().all() and (s.cost >= 0).all()
