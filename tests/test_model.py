@@ -50,7 +50,6 @@ def _run(code, *args):
 @pytest.fixture(scope="module")
 def fits(tmp_path_factory):
     csv = DATA / "MSFT.csv"
-    if not csv.exists(): pytest.skip(f"{csv} is missing")
     d = tmp_path_factory.mktemp("fits")
     for name, seed in [("a", 0), ("b", 0), ("c", 1)]: _run(FIT, csv, d / name, seed)
     _run(LOAD, csv, d / "a")
