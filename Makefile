@@ -15,8 +15,10 @@ $(STAMP): settings.ini setup.py
 
 install: $(STAMP)
 
+# The research report of the bundled S&P 500 sample with the default config (offline): reports/^GSPC.html and reports/index.html.
 report: $(STAMP)
-	$(BIN)/lstm-forecast summary '^GSPC'
+	@t0=$$(date +%s); $(BIN)/lstm-forecast report '^GSPC' --out reports \
+	  && echo "make report: done in $$(( $$(date +%s) - t0 )) s; open $(CURDIR)/reports/^GSPC.html or $(CURDIR)/reports/index.html"
 
 # Fails when nbdev_export or nbdev_clean would change a committed module or notebook.
 check-sync: $(STAMP)
