@@ -35,3 +35,12 @@ test: check-sync
 # What to run before every commit.
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+# The Voila forecast dashboard on http://127.0.0.1:8866 (this machine only): just nbs/dashboard.ipynb, no file tree,
+# code stripped, kernels idle for 10 min culled; the only files it serves are the HTML reports, reports/*.html.
+# A fast model for a try-out: LSTM_FORECAST_OVERRIDES='{"model.epochs": 2}' make dashboard
+.PHONY: dashboard
+dashboard: $(STAMP)
+	$(BIN)/voila nbs/dashboard.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1 --Voila.root_dir=. \
+	  --VoilaConfiguration.file_allowlist='reports/[^/]+\.html' --strip_sources=True \
+	  --MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60

@@ -1,0 +1,155 @@
+"The Voila dashboard in a headless browser: served as `make dashboard` serves it, offline, with a fast model."
+import json, os, re, shlex, socket, subprocess, sys, time, urllib.error, urllib.request
+from pathlib import Path
+
+import pytest
+from lstm_forecast.report import run_notebook, template_path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+VOILA = Path(sys.executable).with_name("voila")
+FAST = {"model.epochs": 2, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200, "walk_forward.test": 40,
+        "walk_forward.step": 40, "regime.method": "trend", "walk_forward.workers": 1}
+OFFLINE = {v: "http://127.0.0.1:9" for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LONG = 180_000  # ms: a kernel start and the notebook's imports take 10-20 s on a busy 2-core machine
+
+
+def make_dashboard_args(port: int) -> list[str]:
+    "The voila command line of the Makefile's `dashboard` target, on `port`."
+    text = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^dashboard:.*\n((?:\t.*\n)+)", text, re.M).group(1)
+    args = shlex.split(recipe.replace("\\\n", " ").replace("$(BIN)/voila", str(VOILA)))
+    return [f"--port={port}" if a.startswith("--port=") else a for a in args]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status(url: str) -> int:
+    "The HTTP status of GET `url` after redirects."
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r: return r.status
+    except urllib.error.HTTPError as e: return e.code
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    "A reports directory holding a fast walk-forward report summary of ^GSPC and its out-of-sample predictions."
+    out, work = tmp_path_factory.mktemp("reports"), tmp_path_factory.mktemp("run")
+    run_notebook(template_path(), work / "backtest.ipynb", dict(ticker="^GSPC", start="2016-01-01", overrides=FAST,
+                 summary_path=str(out / "^GSPC.json")), cwd=work, progress=False)
+    assert (out / "^GSPC.predictions.parquet").exists()
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(reports, tmp_path_factory):
+    "The dashboard served by voila on a free port; yields its URL and stops it afterwards."
+    port, log = free_port(), tmp_path_factory.mktemp("voila") / "voila.log"
+    env = {**os.environ, **OFFLINE, "LSTM_FORECAST_CACHE": str(tmp_path_factory.mktemp("cache")),
+           "LSTM_FORECAST_REPORTS": str(reports), "LSTM_FORECAST_OVERRIDES": json.dumps(FAST)}
+    with open(log, "w") as f:
+        proc = subprocess.Popen(make_dashboard_args(port), cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(120):
+            if proc.poll() is not None: pytest.fail(f"voila exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            try:
+                status(url + "voila/files/ping.png")  # answers 404 without starting a kernel
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.5)
+        else: pytest.fail(f"voila did not answer on {url} in 60 s: {log.read_text()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        try: proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9); proc.wait()
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "dashboard_voila.log").write_text(log.read_text())
+
+
+def test_only_the_dashboard_and_reports_are_served(server):
+    for path in ["tree", "voila/tree", "voila/render/nbs/dashboard.ipynb", "api/contents", "api/kernels", "api/sessions",
+                 "voila/files/nbs/dashboard.ipynb", "voila/files/settings.ini", "voila/files/reports/x.json",
+                 "voila/files/reports/../settings.ini"]:
+        assert status(server + path) in (403, 404), path
+
+
+def plots(page) -> list[list[str]]:
+    "The trace types of each plotly chart on the page."
+    return page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(d => (d.data || []).map(t => t.type))")
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard_{name}.png"), full_page=True)
+
+
+def test_dashboard_in_a_browser(server):
+    from playwright.sync_api import sync_playwright, expect
+    blocked, t0 = [], time.perf_counter()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=dict(width=1400, height=2600))
+            local = re.compile(r"^https?://(localhost|127\.0\.0\.1)(:\d+)?/")
+            def route(r):
+                if local.match(r.request.url): r.continue_()
+                else: blocked.append(r.request.url); r.abort()
+            page.route("**/*", route)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.set_default_timeout(LONG)
+            page.goto(server, timeout=LONG)
+
+            # the market view: a candlestick with its moving averages and volume, and the source stripped
+            page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(d => (d.data || []).some(t => t.type === 'candlestick'))", timeout=LONG)
+            assert ["candlestick", "scatter", "scatter", "bar"] in plots(page)
+            expect(page.locator(".lf-card").first).to_contain_text("last close")
+            expect(page.get_by_text("AttnLSTM: 2 × LSTM(8)")).to_be_visible()
+            expect(page.locator("body")).to_contain_text("the model does")  # the report's walk-forward skill summary
+            assert "def dashboard_config" not in page.content()
+            shot(page, "1_loaded")
+
+            # a 7-day forecast: chart with path and band, a 7-row table, the band's note
+            readout = page.locator(".widget-slider", has_text="Horizon").locator(".widget-readout")
+            readout.click(); page.keyboard.press("Control+A"); page.keyboard.type("7"); page.keyboard.press("Enter")
+            expect(readout).to_have_text("7")
+            t1 = time.perf_counter()
+            page.get_by_role("button", name="Generate forecast").click()
+            rows = page.locator("table.forecast-table tbody tr")
+            expect(rows).to_have_count(7, timeout=LONG)
+            forecast_seconds = time.perf_counter() - t1
+            page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].length >= 2")
+            chart = [t for t in plots(page) if "candlestick" not in t]
+            assert chart and chart[0].count("scatter") == 6, plots(page)  # close, 2 bands x 2 edges, forecast
+            expect(page.locator(".lf-caption")).to_contain_text("empirical 80 %/95 % bands from")
+            expect(page.locator("body")).to_contain_text("total return")
+            expect(page.locator("body")).to_contain_text("Final model: trained on")
+            shot(page, "2_forecast")
+
+            # a bad ticker: its DataError sentence in the page, and the app still works
+            box = page.get_by_label("Ticker")
+            box.fill("NOSUCH"); box.press("Enter")
+            err = page.locator(".lf-msg-error")
+            expect(err).to_contain_text("Could not download 'NOSUCH'", timeout=LONG)
+            expect(page.locator("table.forecast-table")).to_have_count(0)
+            expect(page.get_by_role("button", name="Generate forecast")).to_be_disabled()
+            shot(page, "3_bad_ticker")
+            box.fill("^GSPC"); box.press("Enter")
+            expect(err).to_have_count(0, timeout=LONG)
+            page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(d => (d.data || []).some(t => t.type === 'candlestick'))", timeout=LONG)
+            expect(page.get_by_role("button", name="Generate forecast")).to_be_enabled()
+            shot(page, "4_reloaded")
+            assert not errors, errors
+        finally: browser.close()
+    (ARTIFACTS / "dashboard_timing.txt").write_text(
+        f"browser session {time.perf_counter() - t0:.1f} s, forecast click to table {forecast_seconds:.1f} s\n"
+        f"blocked non-local requests: {blocked}\n")
