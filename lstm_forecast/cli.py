@@ -5,12 +5,14 @@
 # %% ../nbs/10_cli.ipynb #4c028836
 from __future__ import annotations
 import argparse, sys
+from pathlib import Path
 import pandas as pd
 from .config import Config, with_overrides, min_rows
 from .data import DataError, load_prices, import_csv
 from .features import make_features, FEATURES
 from .regime import fit_regime, regime_probability
 from .report import ReportError, build_report, write_index
+from .universe import read_universe, record_failures, run_universe
 
 # %% auto #0
 __all__ = ['summarize', 'parser', 'main']
@@ -50,17 +52,35 @@ def _cmd_summary(args) -> None:
                          source="csv" if args.csv else "auto", csv=args.csv)
     print(summarize(prices, cfg))
 
+def _uses_dask(args) -> bool:
+    "Whether `report` runs on Dask: any of --universe, --dask, --scheduler, --workers."
+    return bool(args.universe or args.dask or args.scheduler or args.workers is not None)
+
 def _cmd_report(args) -> int:
-    if args.csv and len(args.tickers) > 1: raise ValueError("--csv holds the prices of one ticker: name only that ticker with it.")
+    tickers = list(args.tickers) + (read_universe(args.universe) if args.universe else [])
+    if not tickers: raise ValueError("name at least one TICKER, or a universe file with --universe FILE.")
+    if args.csv and (len(tickers) > 1 or _uses_dask(args)):
+        raise ValueError("--csv holds the prices of one ticker: name only that ticker with it, without Dask options"
+                         " (for a universe, cache each CSV with `lstm-forecast import-csv FILE TICKER`).")
     overrides, failed = _overrides(args.set), []
-    for ticker in args.tickers:
-        try: path = build_report(ticker, args.out, start=args.start, end=args.end, source="csv" if args.csv else "auto",
-                                 csv=args.csv, seed=args.seed, overrides=overrides, progress=not args.quiet)
-        except (ReportError, DataError, ValueError) as e:
-            print(f"error: {ticker}: {e}", file=sys.stderr); failed.append(ticker)
-        else: print(f"report: {path.resolve()}")
+    if _uses_dask(args):
+        res = run_universe(tickers, args.out, start=args.start, end=args.end, seed=args.seed, overrides=overrides,
+                           force=args.force, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+        for ticker, r in res.iterrows():
+            if r.status == "failed": failed.append(ticker)
+            else: print(f"report: {Path(r.path).resolve()}" + (" (current, not rebuilt)" if r.status == "current" else ""))
+    else:
+        for ticker in tickers:
+            try: path = build_report(ticker, args.out, start=args.start, end=args.end, source="csv" if args.csv else "auto",
+                                     csv=args.csv, seed=args.seed, overrides=overrides, progress=not args.quiet)
+            except (ReportError, DataError, ValueError) as e:
+                print(f"error: {ticker}: {e}", file=sys.stderr); failed.append(ticker)
+                record_failures(args.out, [dict(ticker=ticker.strip().upper(), status="failed", reason=str(e))])
+            else:
+                print(f"report: {path.resolve()}")
+                record_failures(args.out, [dict(ticker=path.stem, status="built")])
     print(f"index: {write_index(args.out).resolve()}")
-    if failed: print(f"error: {len(failed)} of {len(args.tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
+    if failed: print(f"error: {len(failed)} of {len(tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
     return 2 if failed else 0
 
 def _cmd_import_csv(args) -> None:
@@ -80,13 +100,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. regime.method=trend")
     s.set_defaults(func=_cmd_summary)
     r = sub.add_parser("report", help="the HTML research report of each ticker, then the index of all reports")
-    r.add_argument("tickers", nargs="+", metavar="TICKER", help="e.g. MSFT AAPL, or ^GSPC for the bundled offline sample")
+    r.add_argument("tickers", nargs="*", metavar="TICKER", help="e.g. MSFT AAPL, or ^GSPC for the bundled offline sample")
     r.add_argument("--start"); r.add_argument("--end")
     r.add_argument("--csv", help="read the (single) ticker's prices from this CSV")
     r.add_argument("--seed", type=int, default=42, help="the run's seed (default 42)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. model.epochs=2")
     r.add_argument("--out", default="reports", help="directory of the reports and their index (default reports)")
     r.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    d = r.add_argument_group("many tickers at once, on Dask (any of these options; without them the tickers run one after another)")
+    d.add_argument("--universe", metavar="FILE", help="a text file of tickers, one per line, # comments")
+    d.add_argument("--dask", action="store_true", help="run the tickers on a local Dask cluster, one worker process per core")
+    d.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on the Dask cluster of this scheduler instead")
+    d.add_argument("--workers", type=int, metavar="N", help="worker processes of the local cluster (default: one per core)")
+    d.add_argument("--force", action="store_true",
+                   help="rebuild reports that are current (same last data date and config); a run without Dask always rebuilds")
     r.set_defaults(func=_cmd_report)
     i = sub.add_parser("import-csv", help="store a CSV of daily prices in the cache under a ticker (offline use)")
     i.add_argument("file"); i.add_argument("ticker")

@@ -8,12 +8,13 @@ import html, json, math, os, sys, tempfile, time, warnings
 from pathlib import Path
 from urllib.parse import quote
 import nbformat
+import numpy as np
 from .config import Config, with_overrides
 from .data import DataError, check_ticker
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'ReportError', 'report_paths', 'write_atomic', 'template_path', 'run_notebook', 'notebook_html',
-           'build_report', 'write_index']
+__all__ = ['TEMPLATE', 'FAILURES', 'ReportError', 'report_paths', 'write_atomic', 'template_path', 'run_notebook',
+           'notebook_html', 'build_report', 'read_failures', 'write_index']
 
 # %% ../nbs/12_report.ipynb #a940e9f7
 class ReportError(Exception):
@@ -25,9 +26,10 @@ class ReportError(Exception):
 def report_paths(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
                  out_dir: str | Path = "reports",  # where the reports live
                 ) -> dict[str, Path]:
-    "The `html`, `ipynb` and `json` files of `ticker`'s report in `out_dir`."
+    "The `html`, `ipynb`, `json` and `predictions` (out-of-sample, parquet) files of `ticker`'s report in `out_dir`."
     stem = check_ticker(ticker)
-    return {kind: Path(out_dir) / f"{stem}.{kind}" for kind in ("html", "ipynb", "json")}
+    return {**{kind: Path(out_dir) / f"{stem}.{kind}" for kind in ("html", "ipynb", "json")},
+            "predictions": Path(out_dir) / f"{stem}.predictions.parquet"}
 
 # %% ../nbs/12_report.ipynb #2f8eca15
 def write_atomic(path: Path,  # the file to (re)place
@@ -134,10 +136,51 @@ def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sa
         page = notebook_html(nb, f"{ticker} backtest report")
         write_atomic(paths["html"], page)
         write_atomic(paths["ipynb"], (tmp / paths["ipynb"].name).read_bytes())
-        write_atomic(paths["json"], (tmp / "summary.json").read_bytes())
+        preds = tmp / "summary.predictions.parquet"  # the template writes it beside the summary; the dashboard's band
+        if preds.exists(): write_atomic(paths["predictions"], preds.read_bytes())
+        write_atomic(paths["json"], (tmp / "summary.json").read_bytes())  # last: a summary means the rest is in place
     paths["ipynb"].with_suffix(".failed.ipynb").unlink(missing_ok=True)
     _say(progress, f"{ticker}: wrote {paths['html']} ({len(page.encode()) / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
     return paths["html"]
+
+# %% ../nbs/12_report.ipynb #45987543
+FAILURES = "failures.json"
+
+def read_failures(out_dir: str | Path = "reports",  # the directory of the reports
+                 ) -> dict[str, dict]:
+    "The failures recorded in `out_dir/failures.json`: `{ticker: {'reason': sentence, 'at': ISO time}}`, empty when none."
+    try: d = json.loads((Path(out_dir) / FAILURES).read_text())
+    except (OSError, ValueError): return {}
+    return {str(k): v for k, v in d.items() if isinstance(v, dict)} if isinstance(d, dict) else {}
+
+# %% ../nbs/12_report.ipynb #a0bdb77c
+def _finite(x) -> float | None:
+    try: x = float(x)
+    except (TypeError, ValueError): return None
+    return x if math.isfinite(x) else None
+
+def _spread(xs: list) -> list[str]:
+    "How many of `xs` are numbers, their median, interquartile range and min to max, formatted."
+    xs = np.array([x for x in map(_finite, xs) if x is not None])
+    if not len(xs): return ["0", "–", "–", "–"]
+    q = np.percentile(xs, [0, 25, 50, 75, 100])
+    return [str(len(xs)), f"{q[2]:.2f}", f"{q[1]:.2f} to {q[3]:.2f}", f"{q[0]:.2f} to {q[4]:.2f}"]
+
+def _across(summaries: list[dict]) -> str:
+    "The cross-ticker view of `summaries`: how often the LSTM beat the baselines, and the spread of Sharpe ratios."
+    n, count = len(summaries), lambda k: sum(s.get(k) is True for s in summaries)
+    diff = [(_finite(s.get("strategy_sharpe")) - _finite(s.get("buy_hold_sharpe"))) for s in summaries
+            if _finite(s.get("strategy_sharpe")) is not None and _finite(s.get("buy_hold_sharpe")) is not None]
+    rows = [("strategy, after costs", [s.get("strategy_sharpe") for s in summaries]),
+            ("buy and hold", [s.get("buy_hold_sharpe") for s in summaries]), ("strategy minus buy and hold", diff)]
+    table = ('<table><thead><tr><th>Sharpe ratio</th><th>tickers</th><th>median</th><th>middle half (IQR)</th>'
+             '<th>min to max</th></tr></thead><tbody>\n'
+             + "\n".join(f'<tr><th scope="row">{name}</th>' + "".join(f"<td>{c}</td>" for c in _spread(xs)) + "</tr>"
+                         for name, xs in rows) + "\n</tbody></table>")
+    return (f"<h2>Across {n} ticker{'s' * (n != 1)}</h2>\n<p>Out of sample the LSTM beat the zero-return forecast on"
+            f" <b>{count('beat_zero')} of {n}</b> (lower MSE and DM p &lt; 0.05; with no skill about 1 in 40 passes by luck),"
+            f" and its strategy beat buy and hold on <b>{count('beat_buy_hold')} of {n}</b> (a higher Sharpe ratio after"
+            f" costs, not a test of significance).</p>\n{table}\n")
 
 # %% ../nbs/12_report.ipynb #76c1e51a
 def _num(x, fmt):
@@ -147,7 +190,8 @@ def _num(x, fmt):
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
 th,td{padding:.35em .8em;border-bottom:1px solid #ddd;text-align:right}td{white-space:nowrap}th{background:#f4f4f4}
-td:first-child,th:first-child,td.l{text-align:left}.yes{color:#1a7f37}.no{color:#b42318}p{max-width:60em}"""
+td:first-child,th:first-child,td.l{text-align:left}.yes{color:#1a7f37}.no{color:#b42318}p{max-width:60em}
+th[scope=row]{background:none;font-weight:normal}th[data-dir=asc]::after{content:" ▲"}th[data-dir=desc]::after{content:" ▼"}"""
 
 _EXPLAIN = ("Every number is out of sample: each day was predicted by a model trained only on earlier days (walk-forward),"
             " and the strategy's returns are after trading costs (each report's config sets them). Sharpe ratios are"
@@ -155,6 +199,21 @@ _EXPLAIN = ("Every number is out of sample: each day was predicted by a model tr
             " direction the forecast got right; R² is out of sample against the zero-return forecast (above 0: better"
             " than predicting no change); DM p is the Diebold-Mariano test of the forecast against the zero-return"
             " forecast (small: the difference is unlikely to be luck).")
+
+_SORT = """<script>/* click a heading to sort its table; numbers (1.5, -3.2%) by value, the rest as text, a dash last */
+document.querySelectorAll("table.sortable").forEach(t => t.querySelectorAll("thead th").forEach((th, i) => {
+  th.style.cursor = "pointer"; th.title = "click to sort";
+  th.onclick = () => {
+    const up = th.dataset.dir !== "asc", key = r => { const s = r.cells[i].textContent.trim();
+      return /^[-+]?[0-9]*[.]?[0-9]+%?$/.test(s) ? parseFloat(s) : s === "–" ? null : s; };
+    const rows = [...t.tBodies[0].rows].sort((a, b) => { const x = key(a), y = key(b);
+      if (x === null || y === null) return (x === null) - (y === null);
+      const c = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : typeof x === "number" ? -1 : 1;
+      return up ? c : -c; });
+    t.querySelectorAll("thead th").forEach(h => delete h.dataset.dir); th.dataset.dir = up ? "asc" : "desc";
+    rows.forEach(r => t.tBodies[0].appendChild(r)); };
+}));
+</script>"""
 
 def _row(name: str, s: dict) -> str:
     "One table row of the index for the report file `name` with summary `s`."
@@ -169,19 +228,34 @@ def _row(name: str, s: dict) -> str:
              f'{e(when)} UTC', f'<code>{e(s.get("config_digest", ""))}</code>']
     return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 10) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
 
+def _failures(failed: dict) -> str:
+    "The table of the tickers whose last run failed, with their sentences."
+    if not failed: return ""
+    e = lambda x: html.escape(str(x))
+    rows = [f'<tr><th scope="row">{e(t)}</th><td class="l">{e(f.get("reason", ""))}</td>'
+            f'<td>{e(str(f.get("at", "")).replace("T", " ")[:16])} UTC</td></tr>' for t, f in sorted(failed.items())]
+    return ("<h2>Failed</h2>\n<p>The last run of these tickers failed; an earlier report of the same ticker, if listed"
+            " above, is kept as it was.</p>\n<table class=\"sortable\"><thead><tr><th>ticker</th><th>why</th><th>when</th>"
+            "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n")
+
 def write_index(out_dir: str | Path = "reports",  # the directory of the reports
                ) -> Path:
-    "Rewrite `out_dir/index.html` from the JSON summaries beside the reports: a row per report, linking to it."
-    out_dir, rows = Path(out_dir), []
+    "Rewrite `out_dir/index.html` from the JSON summaries beside the reports and `failures.json`: a view across tickers, a row per report linking to it, the failures."
+    out_dir, found = Path(out_dir), []
     for js in sorted(Path(out_dir).glob("*.json")):
+        if js.name == FAILURES: continue
         page = js.with_suffix(".html")
         try: s = json.loads(js.read_text())
         except (OSError, ValueError): continue
-        if isinstance(s, dict) and "ticker" in s and page.exists(): rows.append(_row(page.name, s))
+        if isinstance(s, dict) and "ticker" in s and page.exists(): found.append((page.name, s))
     head = ["ticker", "out-of-sample period", "Sharpe: strategy", "Sharpe: buy and hold", "beats buy and hold",
             "max drawdown", "hit rate", "R² (oos)", "DM p", "beats zero (p < 0.05)", "generated", "config"]
-    table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>\n"
-             + "\n".join(rows) + "\n</tbody></table>") if rows else "<p>No reports yet: run <code>lstm-forecast report TICKER</code>.</p>"
+    table = (_across([s for _, s in found]) + "<h2>Reports</h2>\n<table class=\"sortable\"><thead><tr>"
+             + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>\n"
+             + "\n".join(_row(name, s) for name, s in found) + "\n</tbody></table>") if found else \
+            "<p>No reports yet: run <code>lstm-forecast report TICKER</code>.</p>"
+    failed = _failures(read_failures(out_dir))
     doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>lstm_forecast reports</title>'
-           f"<style>{_STYLE}</style></head>\n<body><h1>lstm_forecast research reports</h1>\n<p>{html.escape(_EXPLAIN)}</p>\n{table}\n</body></html>\n")
+           f"<style>{_STYLE}</style></head>\n<body><h1>lstm_forecast research reports</h1>\n<p>{html.escape(_EXPLAIN)}</p>\n"
+           f"{table}\n{failed}{_SORT if found or failed else ''}\n</body></html>\n")
     return write_atomic(out_dir / "index.html", doc)

@@ -3,7 +3,7 @@ import json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 
-import nbformat, pytest
+import nbformat, pandas as pd, pytest
 from lstm_forecast.config import Config
 from lstm_forecast.data import DataError, check_history, load_prices
 from lstm_forecast.report import ReportError, build_report, report_paths, write_index
@@ -67,6 +67,7 @@ def test_report_has_outputs_no_code_and_the_verdict(run):
     assert code and not [l for l in code if l in page], "template code leaked into the HTML"
     assert "^GSPC" in page and "Equity curves" in page
     assert re.search(r"Out of sample the model (beat|did not beat|(&#39;|')s errors equal)", page), "the verdict is missing"
+    assert len(pd.read_parquet(run.paths["predictions"])) > 0  # the out-of-sample predictions, for the dashboard's band
     s = json.loads(run.paths["json"].read_text())
     assert SUMMARY_KEYS <= set(s), SUMMARY_KEYS - set(s)
     assert (s["ticker"], s["source"], s["seed"], s["config"]["model"]["epochs"]) == ("^GSPC", "sample", 42, 2)
@@ -77,7 +78,7 @@ def test_index_lists_the_report(run):
     s = json.loads(run.paths["json"].read_text())
     assert index.count("<tr><td>") == 1 and 'href="%5EGSPC.html"' in index
     assert f"<td>{s['strategy_sharpe']:.2f}</td>" in index and f"<td>{s['dm_p']:.3f}</td>" in index
-    assert "out of sample" in index and "after trading costs" in index and "<script" not in index
+    assert "out of sample" in index and "after trading costs" in index and index.count("<script") == 1 and "<script src" not in index
 
 
 def test_report_renders_offline_in_a_browser(run):
