@@ -14,8 +14,8 @@ from .data import DataError, check_history, check_ticker, load_prices
 from .report import FAILURES, ReportError, build_report, read_failures, report_paths, write_atomic, write_index
 
 # %% auto #0
-__all__ = ['TASK_OVERRIDES', 'read_universe', 'task_overrides', 'data_digest', 'why_rebuild', 'report_task', 'record_failures',
-           'dask_client', 'dashboard', 'run_universe']
+__all__ = ['TASK_OVERRIDES', 'TASK_THREAD_ENV', 'read_universe', 'task_overrides', 'data_digest', 'why_rebuild', 'report_task',
+           'record_failures', 'dask_client', 'dashboard', 'run_universe']
 
 # %% ../nbs/13_universe.ipynb #da153d45
 def read_universe(path: str | Path,  # a text file: one ticker per line, `#` comments
@@ -35,6 +35,9 @@ def read_universe(path: str | Path,  # a text file: one ticker per line, `#` com
 
 # %% ../nbs/13_universe.ipynb #03ff231a
 TASK_OVERRIDES = {"walk_forward.workers": 1, "model.threads": 1}
+# One thread for the numeric libraries of the report kernel too (OpenBLAS, OpenMP in statsmodels/scipy/torch): with
+# their default of one thread per core, two tasks on two cores fight for them (measured: 55-61 s a report instead of 40).
+TASK_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 def task_overrides(overrides: dict | None = None,  # the run's dotted config overrides
                   ) -> dict:
@@ -90,6 +93,7 @@ def report_task(ticker: str,  # Yahoo symbol
             out.update(status="current", path=str(report_paths(ticker, out_dir)["html"]),
                        reason=f"current: prices to {prices.index[-1]:%Y-%m-%d}, config {cfg.digest()}")
         else:
+            os.environ.update(TASK_THREAD_ENV)  # inherited by the report's kernel; this worker process runs one task at a time
             path = build_report(ticker, out_dir, start=start, end=end, source=source, seed=seed, overrides=overrides, progress=False)
             out.update(status="built", path=str(path), reason=why)
     except (ReportError, DataError, ValueError) as e: out["reason"] = str(e)
