@@ -35,8 +35,10 @@ def read_universe(path: str | Path,  # a text file: one ticker per line, `#` com
 
 # %% ../nbs/13_universe.ipynb #03ff231a
 TASK_OVERRIDES = {"walk_forward.workers": 1, "model.threads": 1}
-# One thread for the numeric libraries of the report kernel too (OpenBLAS, OpenMP in statsmodels/scipy/torch): with
-# their default of one thread per core, two tasks on two cores fight for them (measured: 55-61 s a report instead of 40).
+# The report kernel of a task gets one thread for the numeric libraries (OpenBLAS, OpenMP), so that tasks on
+# different cores do not fight for them, and glibc's default trim threshold: Dask's nanny sets
+# MALLOC_TRIM_THRESHOLD_=65536 for its workers, and with it every freed training buffer goes back to the OS and is
+# faulted in again (measured: a 4-year report took 60 s with it, 40 s without).
 TASK_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 def task_overrides(overrides: dict | None = None,  # the run's dotted config overrides
@@ -94,6 +96,7 @@ def report_task(ticker: str,  # Yahoo symbol
                        reason=f"current: prices to {prices.index[-1]:%Y-%m-%d}, config {cfg.digest()}")
         else:
             os.environ.update(TASK_THREAD_ENV)  # inherited by the report's kernel; this worker process runs one task at a time
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
             path = build_report(ticker, out_dir, start=start, end=end, source=source, seed=seed, overrides=overrides, progress=False)
             out.update(status="built", path=str(path), reason=why)
     except (ReportError, DataError, ValueError) as e: out["reason"] = str(e)
