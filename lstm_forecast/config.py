@@ -4,8 +4,9 @@
 
 # %% ../nbs/00_config.ipynb #73ee0c37
 from __future__ import annotations
-import dataclasses, hashlib, json
+import dataclasses, difflib, hashlib, json, math, re
 from dataclasses import dataclass, field, fields, asdict
+from functools import reduce
 
 # %% auto #0
 __all__ = ['FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig', 'ForecastConfig', 'Config',
@@ -21,6 +22,8 @@ class FeatureConfig:
     mom_long: int = 30  # days in `momentum_30`
     volume_window: int = 30  # days in the `volume_z` z-score
 
+    def __post_init__(self): _check_fields(self, "features.")
+
     @property
     def warmup(self) -> int:
         "Rows lost at the start: the longest window, the return's first difference and the one-day lag."
@@ -35,6 +38,8 @@ class RegimeConfig:
     threshold: float = 0.5  # probability of the unfavourable state above which the regime filter goes flat
     min_train_days: int = 100  # fewest training days a Markov fit accepts
 
+    def __post_init__(self): _check_fields(self, "regime.")
+
 # %% ../nbs/00_config.ipynb #091813ac
 @dataclass(frozen=True)
 class ModelConfig:
@@ -47,8 +52,10 @@ class ModelConfig:
     batch_size: int = 32  # sequences per optimizer step
     epochs: int = 15  # passes over the training sequences
     threads: int = 1  # torch CPU threads
-    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
     scale_target: bool = True  # learn the target standardized on the training window (outputs stay in log returns)
+
+    def __post_init__(self): _check_fields(self, "model.")
 
 # %% ../nbs/00_config.ipynb #9bb93c9d
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class WalkForwardConfig:
     test: int = 63  # days in each test window
     step: int = 63  # days the windows move between folds
     workers: int = 0  # folds trained at once, in worker processes (0: one per CPU core; 1: in this process)
+
+    def __post_init__(self): _check_fields(self, "walk_forward.")
 
 # %% ../nbs/00_config.ipynb #6ae9c508
 @dataclass(frozen=True)
@@ -74,19 +83,81 @@ class PortfolioConfig:
     use_vol_target: bool = True
     use_regime: bool = True
 
+    def __post_init__(self): _check_fields(self, "portfolio.")
+
 # %% ../nbs/00_config.ipynb #14888e89
 @dataclass(frozen=True)
 class ForecastConfig:
     "The final model's multi-day forecast and its uncertainty band."
     horizon: int = 7  # days ahead shown by default
-    max_horizon: int = 30  # longest forecast offered
+    max_horizon: int = 30  # longest forecast offered (1..30: the product offers 1-30 day forecasts)
     band_inner: float = 0.8  # coverage of the inner band (empirical, from out-of-sample errors)
     band_outer: float = 0.95  # coverage of the outer band
+
+    def __post_init__(self): _check_fields(self, "forecast.")
+
+# %% ../nbs/00_config.ipynb #9d4f2a61
+def _at_least(lo): return (lambda v: v >= lo), f">= {lo}"
+def _above(lo): return (lambda v: v > lo), f"> {lo}"
+def _between(lo, hi, upper_too=False): return (lambda v: lo < v < hi or (upper_too and v == hi)), f"in ({lo}, {hi}{']' if upper_too else ')'}"
+def _one_of(*names): return (lambda v: v in names), "one of " + ", ".join(map(repr, names))
+
+_RULES = {  # dotted key -> (test, allowed values in words); switches (bool fields) need no rule
+    "seed": ((lambda v: 0 <= v < 2**32), "from 0 to 2**32 - 1 (NumPy's seed range)"),
+    **{f"features.{k}": _at_least(2) for k in ("vol_short", "vol_long", "mom_short", "mom_long", "volume_window")},
+    "regime.method": _one_of("markov", "trend", "none"), "regime.trend_window": _at_least(1),
+    "regime.threshold": _between(0, 1), "regime.min_train_days": _at_least(1),
+    **{f"model.{k}": _at_least(1) for k in ("seq_len", "hidden", "layers", "batch_size", "epochs", "threads")},
+    "model.lr": _above(0), "model.weight_decay": _at_least(0),
+    "model.device": ((lambda v: re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None), "'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    "walk_forward.train": _at_least(1), "walk_forward.test": _at_least(1), "walk_forward.step": _at_least(1),
+    "walk_forward.workers": _at_least(0),
+    "portfolio.smoothing": _at_least(1), "portfolio.vol_target": _above(0), "portfolio.gate_keep": _between(0, 1, upper_too=True),
+    "portfolio.vol_window": _at_least(2), "portfolio.max_position": _above(0), "portfolio.cost_bps": _at_least(0),
+    "forecast.horizon": _at_least(1),
+    "forecast.max_horizon": ((lambda v: 1 <= v <= 30), "from 1 to 30 (the forecasts offered are 1-30 days)"),
+    "forecast.band_inner": _between(0, 1), "forecast.band_outer": _between(0, 1),
+}
+_KINDS = {int: "a whole number ", float: "a number ", str: "", bool: "true or false"}
+
+def _allowed(key: str, default) -> str:
+    "What `key` accepts, in words: the type of its default and its rule."
+    return _KINDS[type(default)] + _RULES.get(key, (None, ""))[1]
+
+def _problem(key: str, value, default) -> str | None:
+    "One sentence on why `value` does not fit `key` (whose default is `default`); None when it fits."
+    kind = type(default)
+    if not (type(value) is kind or (kind is float and type(value) is int)):
+        return f"{key}={value!r} has the wrong type: it must be {_allowed(key, default)}."
+    test = _RULES.get(key, (lambda v: True, ""))[0]
+    if (kind is float and not math.isfinite(value)) or not test(value):
+        return f"{key}={value!r} is out of range: it must be {_allowed(key, default)}."
+
+def _check_fields(obj, prefix: str = ""):
+    "Raise on the first plain field of the dataclass `obj` that breaks its rule; turn ints given for floats into floats."
+    for f in fields(obj):
+        if f.default is dataclasses.MISSING: continue  # a section of `Config`: it checked itself
+        v = getattr(obj, f.name)
+        if why := _problem(prefix + f.name, v, f.default): raise ValueError(why)
+        if type(f.default) is float: object.__setattr__(obj, f.name, float(v))
 
 # %% ../nbs/00_config.ipynb #abb1160c
 _SECTIONS = dict(features=FeatureConfig, regime=RegimeConfig, model=ModelConfig,
                  walk_forward=WalkForwardConfig, portfolio=PortfolioConfig,
                  forecast=ForecastConfig)
+
+_CROSS = (  # rules between fields: (dotted key, holds for config c, what the key must be in words)
+    ("walk_forward.train", lambda c: c.walk_forward.train > c.model.seq_len + 1,
+     lambda c: f"a whole number > model.seq_len + 1 = {c.model.seq_len + 1}, so that the training window holds more than "
+               f"one {c.model.seq_len}-day input sequence besides its purged last day"),
+    ("regime.min_train_days", lambda c: c.regime.method != "markov" or c.regime.min_train_days < c.walk_forward.train,
+     lambda c: f"a whole number < walk_forward.train = {c.walk_forward.train} while regime.method is 'markov' "
+               "(a training window of N days has N - 1 daily returns)"),
+    ("forecast.horizon", lambda c: c.forecast.horizon <= c.forecast.max_horizon,
+     lambda c: f"a whole number from 1 to forecast.max_horizon = {c.forecast.max_horizon}"),
+    ("forecast.band_inner", lambda c: c.forecast.band_inner < c.forecast.band_outer,
+     lambda c: f"a number in (0, forecast.band_outer = {c.forecast.band_outer})"),
+)
 
 @dataclass(frozen=True)
 class Config:
@@ -98,6 +169,13 @@ class Config:
     walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
+
+    def __post_init__(self):
+        _check_fields(self)
+        for name, kind in _SECTIONS.items():
+            if not isinstance(v := getattr(self, name), kind): raise ValueError(f"{name}={v!r} has the wrong type: it must be a {kind.__name__}.")
+        for key, holds, allowed in _CROSS:
+            if not holds(self): raise ValueError(f"{key}={reduce(getattr, key.split('.'), self)!r} is out of range: it must be {allowed(self)}.")
 
     def to_dict(self) -> dict:
         "Plain nested dict (JSON-ready)."
@@ -115,25 +193,35 @@ class Config:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 # %% ../nbs/00_config.ipynb #16256eec
-def _coerce(value, default):
-    if isinstance(default, bool) and isinstance(value, str):
+def _coerce(key: str, value, default):
+    "A command-line string read as the type of `default`; any other value is checked as it is."
+    if not isinstance(value, str) or isinstance(default, str): return value
+    if isinstance(default, bool):
         if value.lower() in ("1", "true", "yes", "on"): return True
         if value.lower() in ("0", "false", "no", "off"): return False
-        raise ValueError(f"expected true or false, got {value!r}")
-    return type(default)(value)
+    else:
+        try: return type(default)(value)
+        except ValueError: pass
+    raise ValueError(f"{key}={value!r} has the wrong type: it must be {_allowed(key, default)}.")
+
+def _unknown_key(key: str, d: dict) -> ValueError:
+    "The error for a key that is not in the nested config dict `d`, with the keys it resembles."
+    keys = [f"{s}.{k}" if isinstance(v, dict) else s for s, v in d.items() for k in (v if isinstance(v, dict) else [s])]
+    close = [k for k in keys if k.endswith("." + key)] or difflib.get_close_matches(key, keys, n=2, cutoff=0.8)
+    hint = f"did you mean {' or '.join(close)}?" if close else "keys look like seed or model.epochs (see Config().to_dict())."
+    return ValueError(f"unknown config key {key!r}; {hint}")
 
 def with_overrides(cfg: Config, overrides: dict | None = None, **kw) -> Config:
-    "A copy of `cfg` with dotted-key overrides such as `{'model.epochs': 2, 'seed': 1}`."
+    "A copy of `cfg` with dotted-key overrides such as `{'model.epochs': 2, 'seed': 1}`, checked as a whole."
     d = cfg.to_dict()
     for key, value in {**(overrides or {}), **kw}.items():
         *path, name = key.split(".")
         node = d
         for p in path:
-            if not isinstance(node.get(p), dict): raise ValueError(f"unknown config key {key!r}")
+            if not isinstance(node.get(p), dict): raise _unknown_key(key, d)
             node = node[p]
-        if name not in node or isinstance(node[name], dict): raise ValueError(f"unknown config key {key!r}")
-        try: node[name] = _coerce(value, node[name])
-        except (TypeError, ValueError) as e: raise ValueError(f"bad value for config key {key!r}: {e}") from None
+        if name not in node or isinstance(node[name], dict): raise _unknown_key(key, d)
+        node[name] = _coerce(key, value, node[name])
     return Config.from_dict(d)
 
 # %% ../nbs/00_config.ipynb #f4e67f68

@@ -13,14 +13,14 @@ __all__ = ['smooth', 'raw_signal', 'prediction_signal', 'gate_threshold', 'fold_
 
 # %% ../nbs/06_portfolio.ipynb #42d46580
 def smooth(pred: pd.Series,  # predicted next-day log returns
-           window: int = 3,  # days in the trailing mean
+           window: int,  # days in the trailing mean (`portfolio.smoothing`)
           ) -> pd.Series:
     "Causal trailing mean of the predictions; the first days average what there is."
     return pred.rolling(window, min_periods=1).mean()
 
 # %% ../nbs/06_portfolio.ipynb #c5558dae
 def raw_signal(pred: pd.Series,  # (smoothed) predicted log returns
-               vol_target: float = 0.01,  # a prediction this large maps to tanh(1) ≈ 0.76
+               vol_target: float,  # a prediction this large maps to tanh(1) ≈ 0.76 (`portfolio.vol_target`)
               ) -> pd.Series:
     "Predictions squashed into (-1, 1): `tanh(pred / vol_target)`."
     return np.tanh(pred / vol_target)
@@ -34,7 +34,7 @@ def prediction_signal(pred: pd.Series,  # predicted next-day log returns
 
 # %% ../nbs/06_portfolio.ipynb #3696c2a7
 def gate_threshold(reference_signal: pd.Series,  # signals of the training window (in-sample predictions)
-                   keep: float = 0.6,  # share of |signal| the gate keeps
+                   keep: float,  # share of |signal| the gate keeps (`portfolio.gate_keep`)
                   ) -> float:
     "The `(1 - keep)` quantile of |reference_signal|: signals at least this large pass the gate."
     ref = np.abs(np.asarray(reference_signal, dtype=float))
@@ -63,7 +63,7 @@ def gate(signal: pd.Series,  # signal in (-1, 1)
 
 # %% ../nbs/06_portfolio.ipynb #68f34db6
 def realized_vol(returns: pd.Series,  # daily log returns log(C[t]/C[t-1]), known at the close of t
-                 window: int = 20,  # days in the rolling standard deviation
+                 window: int,  # days in the rolling standard deviation (`portfolio.vol_window`)
                 ) -> pd.Series:
     "Rolling standard deviation of daily returns, lagged one day (NaN during the warm-up)."
     return returns.rolling(window).std().shift(1).rename("realized_vol")
@@ -71,7 +71,7 @@ def realized_vol(returns: pd.Series,  # daily log returns log(C[t]/C[t-1]), know
 # %% ../nbs/06_portfolio.ipynb #508379d6
 def vol_scale(signal: pd.Series,  # gated signal
               vol: pd.Series,  # realized volatility per day (already lagged)
-              vol_target: float = 0.01,  # daily volatility target
+              vol_target: float,  # daily volatility target (`portfolio.vol_target`)
              ) -> pd.Series:
     "Scale the signal by `vol_target / vol`; days without a positive, known vol are flat."
     vol = vol.reindex(signal.index)
@@ -80,7 +80,7 @@ def vol_scale(signal: pd.Series,  # gated signal
 # %% ../nbs/06_portfolio.ipynb #a1968632
 def regime_filter(position: pd.Series,  # position before the filter
                   p_unfavourable: pd.Series,  # probability of the unfavourable regime, already lagged one day
-                  threshold: float = 0.5,  # above this the position goes flat (RegimeConfig.threshold)
+                  threshold: float,  # above this the position goes flat (`regime.threshold`)
                  ) -> pd.Series:
     "Zero the position on days whose unfavourable-regime probability exceeds the threshold."
     p = p_unfavourable.reindex(position.index)
@@ -91,7 +91,7 @@ def regime_filter(position: pd.Series,  # position before the filter
 
 # %% ../nbs/06_portfolio.ipynb #96067d2b
 def clip_position(position: pd.Series,  # position before the clip
-                  max_position: float = 1.0,  # largest allowed |position|
+                  max_position: float,  # largest allowed |position| (`portfolio.max_position`)
                  ) -> pd.Series:
     "Clip the position to ±max_position."
     return position.clip(-max_position, max_position)
@@ -101,8 +101,8 @@ def size_positions(pred: pd.Series,  # out-of-sample predicted next-day log retu
                    returns: pd.Series,  # daily log returns log(C[t]/C[t-1]) over at least vol_window days before pred
                    p_unfavourable: pd.Series | None,  # lagged regime probability per day (unused when use_regime is off)
                    gate_threshold: float | pd.Series | None,  # per-day (see `fold_gate_thresholds`) or one threshold
-                   cfg: PortfolioConfig = PortfolioConfig(),
-                   regime_threshold: float = 0.5,  # RegimeConfig.threshold
+                   cfg: PortfolioConfig,  # the sizing stages and their numbers
+                   regime_threshold: float,  # above this the regime filter goes flat (`regime.threshold`)
                   ) -> pd.DataFrame:
     "Every sizing stage as a column, ending in `position` (decided at the close of each day of `pred`)."
     if pred.isna().any(): raise ValueError("pred has missing values; pass only the days the model predicted.")
@@ -130,7 +130,7 @@ def size_positions(pred: pd.Series,  # out-of-sample predicted next-day log retu
 # %% ../nbs/06_portfolio.ipynb #9aba7dfd
 def strategy_returns(position: pd.Series,  # position decided at the close of each day
                      next_day_log_return: pd.Series,  # `target`: log(C[t+1]/C[t]) on row t
-                     cost_bps: float = 5.0,  # cost per unit of |Δposition|, in basis points
+                     cost_bps: float,  # cost per unit of |Δposition|, in basis points (`portfolio.cost_bps`)
                     ) -> pd.DataFrame:
     "Daily simple returns booked on the decision row: `gross`, `cost` and `net`, with the `position` that earned them."
     position = position.astype(float)
@@ -143,7 +143,7 @@ def strategy_returns(position: pd.Series,  # position decided at the close of ea
 
 # %% ../nbs/06_portfolio.ipynb #1792af6a
 def buy_and_hold(next_day_log_return: pd.Series,  # `target`: log(C[t+1]/C[t]) on row t
-                 cost_bps: float = 0.0,  # charged once, on entry
+                 cost_bps: float,  # charged once, on entry (the backtest charges `portfolio.cost_bps`)
                 ) -> pd.DataFrame:
     "Buy-and-hold (position 1 every day), booked exactly as `strategy_returns`."
     return strategy_returns(pd.Series(1.0, index=next_day_log_return.index), next_day_log_return, cost_bps)

@@ -22,7 +22,7 @@ METHODS = ("markov", "trend", "none")
 class RegimeFit:
     "A regime detector fitted on a training window; apply it with `regime_probability`."
     method: str  # one of METHODS
-    trend_window: int = 200  # days in the trend rule's mean
+    trend_window: int  # days in the trend rule's mean (`RegimeConfig.trend_window`)
     params: tuple = ()  # Markov parameters, in statsmodels' order
     high_state: int = 1  # index of the high-variance (unfavourable) Markov state
     converged: bool = True  # whether the Markov optimiser reported convergence

@@ -2,7 +2,7 @@
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from statsmodels.tsa.ar_model import AutoReg
-from lstm_forecast.config import PortfolioConfig
+from lstm_forecast.config import PortfolioConfig, RegimeConfig
 from lstm_forecast.metrics import baseline_predictions, dm_test, pt_test, skill_table, strategy_metrics, versus_baselines
 from lstm_forecast.portfolio import buy_and_hold, fold_gate_thresholds, size_positions, strategy_returns
 
@@ -20,7 +20,7 @@ def msft():
 
 def test_buy_and_hold_compounds_to_the_price_ratio(msft):
     px, ret, frame = msft
-    bh = buy_and_hold(frame.target)
+    bh = buy_and_hold(frame.target, 0.0)
     assert strategy_metrics(bh.net).total_return == pytest.approx(px.Close.iloc[-1] / px.Close.loc[frame.index[0]] - 1, rel=1e-9)
 
 
@@ -73,10 +73,10 @@ def test_positions_on_real_data_do_not_see_the_future(msft):
     p_unf = pd.Series(rng.uniform(size=len(ret)), index=ret.index)
     cfg = PortfolioConfig()
     thr = fold_gate_thresholds(fold, train_preds, cfg)
-    base = size_positions(pred, ret, p_unf, thr, cfg).position
+    base = size_positions(pred, ret, p_unf, thr, cfg, RegimeConfig().threshold).position
     cut = days[200]
     ret2 = ret.where(ret.index < cut, ret * 3)
-    moved = size_positions(pred, ret2, p_unf, thr, cfg).position
+    moved = size_positions(pred, ret2, p_unf, thr, cfg, RegimeConfig().threshold).position
     pd.testing.assert_series_equal(moved.loc[:cut], base.loc[:cut])
     assert not moved.loc[cut:].iloc[1:].equals(base.loc[cut:].iloc[1:])
     s = strategy_returns(base, frame.target, cfg.cost_bps)
