@@ -10,9 +10,10 @@ import numpy as np, pandas as pd, platformdirs
 from .config import Config, min_rows
 
 # %% auto #0
-__all__ = ['OHLCV', 'PRICES', 'SAMPLE_TICKER', 'SOURCES', 'synthetic_prices', 'DataError', 'check_ticker', 'validate_prices',
-           'check_history', 'adjust_ohlc', 'read_price_csv', 'DownloadError', 'fetch_yfinance', 'cache_dir',
-           'cache_path', 'write_cache', 'sample_prices', 'load_prices', 'import_csv']
+__all__ = ['OHLCV', 'PRICES', 'SAMPLE_TICKER', 'PRICE_RTOL', 'MAX_GAP_DAYS', 'SOURCES', 'synthetic_prices', 'DataError',
+           'check_ticker', 'validate_prices', 'check_history', 'last_stretch', 'adjust_ohlc', 'read_price_csv',
+           'DownloadError', 'fetch_yfinance', 'cache_dir', 'cache_path', 'write_cache', 'sample_prices', 'load_prices',
+           'import_csv']
 
 # %% ../nbs/01_data.ipynb #721303c8
 OHLCV = ["Open", "High", "Low", "Close", "Volume"]
@@ -53,6 +54,15 @@ def check_ticker(ticker: str,  # a Yahoo Finance symbol such as "MSFT", "BRK-B",
     return t
 
 # %% ../nbs/01_data.ipynb #180e65f6
+PRICE_RTOL = 1e-6  # relative slack of the Low <= Open, Close <= High checks: adjusted prices carry float rounding
+
+def _refuse_infinite(df, name):
+    "A `DataError` naming the first infinite value of `df` (numbers on a date index), if there is one."
+    inf = np.isinf(df.to_numpy("float64"))
+    if inf.any():
+        i, j = np.argwhere(inf)[0]
+        raise DataError(f"{name} has an infinite {df.columns[j]} value ({df.iat[i, j]}) on {df.index[i]:%Y-%m-%d}: fix the value or remove the row.")
+
 def validate_prices(df: pd.DataFrame,  # OHLCV columns (others are dropped) on a date index
                     name: str,  # what the prices are, for messages: "CSV file 'x.csv'", "'MSFT' from Yahoo Finance"
                    ) -> pd.DataFrame:
@@ -70,12 +80,22 @@ def validate_prices(df: pd.DataFrame,  # OHLCV columns (others are dropped) on a
         warnings.warn(f"{name}: dropped {nan.sum()} row(s) with missing values.", stacklevel=2)
         out = out[~nan]
     if out.empty: raise DataError(f"{name} has no complete row of prices: provide Date, Open, High, Low, Close and Volume values.")
+    _refuse_infinite(out, name)
     bad = out[PRICES] <= 0
     if bad.any(axis=None):
         day = bad.any(axis=1).idxmax()
         raise DataError(f"{name} has a non-positive {bad.loc[day].idxmax()} price on {day:%Y-%m-%d}: fix or remove that row.")
     if (out.Volume < 0).any():
         raise DataError(f"{name} has a negative Volume on {(out.Volume < 0).idxmax():%Y-%m-%d}: fix or remove that row.")
+    high, low = out.High * (1 + PRICE_RTOL), out.Low * (1 - PRICE_RTOL)
+    if (out.Low > high).any():
+        day = (out.Low > high).idxmax()
+        raise DataError(f"{name} has High {out.High[day]:.10g} below Low {out.Low[day]:.10g} on {day:%Y-%m-%d}: fix or remove that row.")
+    bad = out[["Open", "Close"]].gt(high, axis=0) | out[["Open", "Close"]].lt(low, axis=0)
+    if bad.any(axis=None):
+        day = bad.any(axis=1).idxmax(); col = bad.loc[day].idxmax()
+        raise DataError(f"{name} has {col} {out.at[day, col]:.10g} outside that day's Low-High range ({out.Low[day]:.10g} to"
+                        f" {out.High[day]:.10g}) on {day:%Y-%m-%d}: fix or remove that row.")
     return out
 
 # %% ../nbs/01_data.ipynb #4f729684
@@ -92,6 +112,24 @@ def check_history(prices: pd.DataFrame,  # validated prices
                         f" + {w.train} training + {w.test} test days): load from an earlier start, or shorten"
                         " walk_forward.train, walk_forward.test or the feature windows.")
     return prices
+
+# %% ../nbs/01_data.ipynb #5d0e1a04
+MAX_GAP_DAYS = 20  # calendar days between two rows beyond which they are not one series (around 9/11 they are 7 apart)
+
+def last_stretch(prices: pd.DataFrame,  # validated prices
+                 name: str,  # what the prices are, for the warning
+                ) -> pd.DataFrame:
+    "The rows of `prices` after its last gap longer than `MAX_GAP_DAYS`, with a warning that says what was kept."
+    days = prices.index.to_series().diff().dt.days
+    gaps = days[days > MAX_GAP_DAYS]
+    if gaps.empty: return prices
+    after = gaps.index[-1]
+    before, out = prices.index[prices.index.get_loc(after) - 1], prices.loc[after:]
+    which = f" (the last of {len(gaps)} such gaps)" if len(gaps) > 1 else ""
+    warnings.warn(f"{name} has a {int(gaps.iloc[-1]):,}-day gap{which} from {before:%Y-%m-%d} to {after:%Y-%m-%d}: using the"
+                  f" {len(out):,} rows after it, {after:%Y-%m-%d} to {out.index[-1]:%Y-%m-%d}; choose another stretch with"
+                  f" start and end, or fill the gap.", stacklevel=2)
+    return out
 
 # %% ../nbs/01_data.ipynb #000c8003
 def adjust_ohlc(df: pd.DataFrame,  # prices with Close and, maybe, Adj Close
@@ -126,7 +164,9 @@ def read_price_csv(path: str | Path,  # a CSV with Date and Open, High, Low, Clo
     if bad.any(axis=None):
         i = bad.any(axis=1).idxmax(); col = bad.loc[i].idxmax()
         raise DataError(f"{name} has a non-numeric {col} value {vals.at[i, col]!r} on {raw.Date[i]}: fix the value or remove the row.")
-    return validate_prices(adjust_ohlc(num.set_axis(pd.DatetimeIndex(dates))), name)
+    num = num.set_axis(pd.DatetimeIndex(dates))
+    _refuse_infinite(num, name)  # before adjust_ohlc, which would turn an infinite Close into a missing value
+    return validate_prices(adjust_ohlc(num), name)
 
 # %% ../nbs/01_data.ipynb #bf263309
 class DownloadError(DataError):
@@ -257,7 +297,7 @@ def load_prices(ticker: str,  # Yahoo symbol; '^GSPC' is the bundled sample unle
                 refresh: bool = False,  # download the missing days even if the cache is current
                 max_age_hours: float = 12.0,  # a download younger than this is current
                ) -> pd.DataFrame:
-    "Validated, adjusted daily OHLCV of `ticker`; `attrs` hold the ticker and the source it came from."
+    "Validated, adjusted daily OHLCV of `ticker` after its last long gap; `attrs` hold the ticker and the source it came from."
     ticker, start, end = check_ticker(ticker), _date(start, "start"), _date(end, "end")
     if source not in SOURCES: raise DataError(f"source={source!r} is not a price source: use one of {', '.join(SOURCES)}.")
     if source == "csv" or csv is not None:
@@ -272,6 +312,7 @@ def load_prices(ticker: str,  # Yahoo symbol; '^GSPC' is the bundled sample unle
         span = lambda d, none: f"{d:%Y-%m-%d}" if d is not None else none
         raise DataError(f"{ticker!r} has no prices from {span(start, 'the start')} to {span(end, 'the end')} (it has"
                         f" {df.index[0]:%Y-%m-%d} to {df.index[-1]:%Y-%m-%d}): choose dates in that range.")
+    out = last_stretch(out, repr(ticker))
     out.attrs = dict(ticker=ticker, source=source)
     return out
 
@@ -279,9 +320,10 @@ def load_prices(ticker: str,  # Yahoo symbol; '^GSPC' is the bundled sample unle
 def import_csv(path: str | Path,  # CSV file of prices (see `read_price_csv`)
                ticker: str,  # the ticker to cache them as
               ) -> pd.DataFrame:
-    "Validate the CSV at `path` and cache it as `ticker`, so `load_prices(ticker)` works offline."
+    "Validate the CSV at `path` and cache all of it as `ticker`, so `load_prices(ticker)` works offline (and splits long gaps)."
     ticker = check_ticker(ticker)
     df = read_price_csv(path)
+    last_stretch(df, f"CSV file '{path}'")  # says now what `load_prices` will keep
     write_cache(ticker, df, "csv")
     df.attrs = dict(ticker=ticker, source="csv")
     return df

@@ -111,3 +111,64 @@ def test_killed_writer_never_leaves_a_corrupt_cache(cache):
         df = load_prices("MSFT", source="cache")
         assert len(df) in (5031, 2000) and df.index[0] == pd.Timestamp("2005-10-10")
     assert [p.name for p in cache_path("MSFT").parent.glob("*.parquet")] == ["MSFT.parquet"]
+
+
+def test_every_shared_csv_and_the_sample_load_unchanged_through_import_and_cache():
+    "The validity and gap checks keep every row of the 31 real files and of the bundled sample."
+    files = sorted(STOCKS.glob("*.csv"))
+    assert len(files) == 31
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f in files:
+            raw = pd.read_csv(f, index_col="Date", parse_dates=True).astype("float64").rename_axis("Date")
+            import_csv(f, f.stem)
+            pd.testing.assert_frame_equal(load_prices(f.stem), raw, check_freq=False, check_index_type=False)
+        from arch.data import sp500
+        assert len(load_prices("^GSPC")) == len(sp500.load()) == 5031
+
+
+def broken_msft(tmp_path, edit):
+    "MSFT.csv as `edit(frame)` returns it, written to a new file."
+    edit(pd.read_csv(STOCKS / "MSFT.csv", index_col="Date")).to_csv(tmp_path / "broken.csv")
+    return tmp_path / "broken.csv"
+
+
+def test_import_refuses_an_infinite_close_and_caches_nothing(tmp_path):
+    path = broken_msft(tmp_path, lambda df: df.assign(Close=df.Close.where(df.index != "2015-03-02", float("inf"))))
+    assert ",inf," in path.read_text()
+    with pytest.raises(DataError) as e:
+        import_csv(path, "MSFT")
+    assert str(e.value) == f"CSV file '{path}' has an infinite Close value (inf) on 2015-03-02: fix the value or remove the row."
+    assert not cache_path("MSFT").exists()
+
+
+def test_import_refuses_high_below_low(tmp_path):
+    swap = lambda df: df.assign(High=df.Low.where(df.index == "2019-06-03", df.High), Low=df.High.where(df.index == "2019-06-03", df.Low))
+    with pytest.raises(DataError, match=r"has High \S+ below Low \S+ on 2019-06-03: fix or remove that row\.$"):
+        import_csv(broken_msft(tmp_path, swap), "MSFT")
+    assert not cache_path("MSFT").exists()
+
+
+def test_a_13_year_hole_keeps_the_rows_after_it_with_a_warning(tmp_path):
+    path = broken_msft(tmp_path, lambda df: df.drop(df.loc["2006-01-01":"2018-12-31"].index))
+    with pytest.warns(UserWarning) as w:
+        imported = import_csv(path, "MSFT")
+    assert [str(m.message) for m in w] == [
+        f"CSV file '{path}' has a 4,751-day gap from 2005-12-30 to 2019-01-02: using the 1,702 rows after it,"
+        " 2019-01-02 to 2025-10-08; choose another stretch with start and end, or fill the gap."]
+    assert len(imported) == 1702 + 58  # the whole file is cached: the gap is split when prices are loaded
+    for load in (lambda: load_prices("MSFT"), lambda: load_prices("MSFT", source="csv", csv=path)):
+        with pytest.warns(UserWarning, match=r"^'MSFT' has a 4,751-day gap from 2005-12-30 to 2019-01-02: using the 1,702 rows"):
+            df = load()
+        assert (len(df), df.index[0]) == (1702, pd.Timestamp("2019-01-02"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        early = load_prices("MSFT", end="2010-01-01")
+    assert (len(early), early.index[-1]) == (58, pd.Timestamp("2005-12-30"))
+
+
+def test_rows_with_a_missing_value_are_still_dropped_with_a_warning(tmp_path):
+    path = broken_msft(tmp_path, lambda df: df.assign(Close=df.Close.where(df.index != "2015-03-02")))
+    with pytest.warns(UserWarning, match=rf"^CSV file '{path}': dropped 1 row\(s\) with missing values\.$"):
+        df = import_csv(path, "MSFT")
+    assert len(df) == 5030 and pd.Timestamp("2015-03-02") not in df.index
