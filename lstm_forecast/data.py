@@ -4,10 +4,11 @@
 
 # %% ../nbs/01_data.ipynb #d1090081
 from __future__ import annotations
-import logging, os, re, tempfile, warnings
+import logging, warnings
 from pathlib import Path
-import numpy as np, pandas as pd, platformdirs
+import numpy as np, pandas as pd
 from .config import Config, min_rows
+from .store import cache_root, price_cache_path, ticker_name, write_atomic
 
 # %% auto #0
 __all__ = ['OHLCV', 'PRICES', 'SAMPLE_TICKER', 'PRICE_RTOL', 'MAX_GAP_DAYS', 'SOURCES', 'synthetic_prices', 'DataError',
@@ -41,17 +42,14 @@ class DataError(ValueError):
     "Prices that are missing or unusable; the message says what failed and what to do."
 
 SAMPLE_TICKER = "^GSPC"  # the bundled S&P 500 sample: never downloaded with source="auto"
-_TICKER = re.compile(r"[A-Z0-9^][A-Z0-9.\-^=]{0,19}")
 
 def _remedy(ticker): return f"import a CSV with `lstm-forecast import-csv FILE {ticker}`, or use the bundled sample '{SAMPLE_TICKER}'"
 
 def check_ticker(ticker: str,  # a Yahoo Finance symbol such as "MSFT", "BRK-B", "^GSPC" or "EURUSD=X"
                 ) -> str:
     "The ticker in upper case, or a `DataError` when it is not a Yahoo symbol."
-    t = str(ticker).strip().upper()
-    if not _TICKER.fullmatch(t):
-        raise DataError(f"{ticker!r} is not a ticker: use 1-20 letters, digits, '.', '-', '^' or '=', such as 'MSFT' or '^GSPC'.")
-    return t
+    try: return ticker_name(ticker)  # the store's rule: a ticker is also a file name
+    except ValueError as e: raise DataError(str(e)) from None
 
 # %% ../nbs/01_data.ipynb #180e65f6
 PRICE_RTOL = 1e-6  # relative slack of the Low <= Open, Close <= High checks: adjusted prices carry float rounding
@@ -201,11 +199,11 @@ def fetch_yfinance(ticker: str,  # Yahoo symbol
 # %% ../nbs/01_data.ipynb #6a877192
 def cache_dir() -> Path:
     "The directory of cached prices: `$LSTM_FORECAST_CACHE/prices`, else the user cache directory's."
-    return Path(os.environ.get("LSTM_FORECAST_CACHE") or platformdirs.user_cache_dir("lstm_forecast")) / "prices"
+    return cache_root() / "prices"
 
 def cache_path(ticker: str) -> Path:
     "The parquet file that caches `ticker`."
-    return cache_dir() / f"{check_ticker(ticker)}.parquet"
+    return price_cache_path(check_ticker(ticker))
 
 def write_cache(ticker: str,  # Yahoo symbol
                 prices: pd.DataFrame,  # validated prices
@@ -215,17 +213,9 @@ def write_cache(ticker: str,  # Yahoo symbol
     path = cache_path(ticker)
     out = prices[OHLCV].copy()
     out.attrs = dict(ticker=check_ticker(ticker), origin=origin, fetched=pd.Timestamp.now("UTC").isoformat())
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"); os.close(fd)
-        out.to_parquet(tmp, engine="pyarrow")
-        os.replace(tmp, path)
+    try: return write_atomic(path, lambda f: out.to_parquet(f, engine="pyarrow"))
     except OSError as e:
         raise DataError(f"Could not write the cache file '{path}' ({e}): set LSTM_FORECAST_CACHE to a writable directory.") from None
-    finally:
-        if tmp: Path(tmp).unlink(missing_ok=True)
-    return path
 
 def _read_cache(ticker):
     "(cached prices or None, None) - or (None, why) when the file is corrupt."
