@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install report test check-sync export clean-nbs
+.PHONY: install report test check-sync lint export clean-nbs
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,11 @@ check-sync: $(STAMP)
 	  || { echo "notebooks and lstm_forecast/ are out of sync or not clean: run 'make export' and commit"; exit 1; }
 	@rm -rf .sync && echo "notebooks and modules in sync"
 
-test: check-sync
+# Ruff over the package, the tests and the benchmarks; the rules are in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check lstm_forecast tests bench
+
+test: check-sync lint
 	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(_|backtest|dashboard)'
 	$(BIN)/python -m pytest -q tests
 

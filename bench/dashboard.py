@@ -2,12 +2,14 @@
 and the memory and time of five concurrent page sessions. Default config on the bundled ^GSPC, offline.
 
 usage: .venv/bin/python bench/dashboard.py   (about 2-3 minutes on 2 cores; prints a table of numbers)"""
-import asyncio, os, re, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import asyncio, os, re, subprocess, sys, tempfile, time, urllib.error, urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from test_dashboard import CHROMIUM_ARGS, OFFLINE, free_port, make_dashboard_args  # the test's way of serving it
+# the tests' browser and network settings, and their way of serving the dashboard
+from conftest import CHROMIUM, CHROMIUM_ARGS, OFFLINE  # noqa: E402
+from test_dashboard import free_port, make_dashboard_args  # noqa: E402
 
 LONG = 150_000  # ms
 CANDLES = "() => [...document.querySelectorAll('.js-plotly-plot')].some(d => (d.data || []).some(t => t.type === 'candlestick'))"
@@ -91,7 +93,7 @@ async def main():
                 except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.25)
             say("voila idle: RSS / PSS MB (processes)", "%.0f / %.0f (%d)" % memory(proc.pid))
             async with async_playwright() as p:
-                browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page, s = await open_dashboard(browser, url)
                 say("first render in the browser (goto -> candlestick), s", f"{s:.1f}")
                 say("one session: RSS / PSS MB (processes)", "%.0f / %.0f (%d)" % memory(proc.pid))

@@ -10,7 +10,7 @@ worker processes (cluster start-up included). Prints the wall times, the speed-u
 same numbers. Not part of CI: ten tickers of 10 years take about 30 minutes on two cores; `--years 4` about 12.
 """
 from __future__ import annotations
-import argparse, contextlib, io, json, os, sys, tempfile, time
+import argparse, json, os, sys, tempfile, time
 from pathlib import Path
 import pandas as pd
 

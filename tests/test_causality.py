@@ -4,22 +4,19 @@ Equality is exact (`DataFrame.equals`, not a tolerance): pandas' rolling windows
 filter both run forward through the series, so the operations that produce day t are the same whether the
 series stops at t or goes on; the prefix and the full run give bit-identical numbers.
 """
-from pathlib import Path
 import numpy as np, pandas as pd, pytest
+from conftest import stock_csv
 from lstm_forecast.config import FeatureConfig, RegimeConfig
 from lstm_forecast.data import synthetic_prices
 from lstm_forecast.features import FEATURES, make_features
 from lstm_forecast.regime import fit_regime, regime_probability
 
-STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 TRAIN = 504  # days in the regime's training window (the walk-forward default)
 PRICE_COLS = ["Open", "High", "Low", "Close"]
 
 
 def _read(ticker: str) -> pd.DataFrame:
-    path = STOCKS / f"{ticker}.csv"
-    assert path.exists(), f"{path} is missing: these tests read the real prices in ../shared/data/stocks"
-    df = pd.read_csv(path, index_col="Date", parse_dates=True)
+    df = pd.read_csv(stock_csv(ticker), index_col="Date", parse_dates=True)
     return df[["Open", "High", "Low", "Close", "Volume"]].astype(float)
 
 SOURCES = {"MSFT": lambda: _read("MSFT"), "META": lambda: _read("META"),

@@ -4,15 +4,10 @@ from pathlib import Path
 
 import pytest
 from lstm_forecast.report import run_notebook, template_path
+from conftest import ARTIFACTS, CACHE_VAR, CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT
+from conftest import FAST_SERIAL as FAST
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 VOILA = Path(sys.executable).with_name("voila")
-FAST = {"model.epochs": 2, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200, "walk_forward.test": 40,
-        "walk_forward.step": 40, "regime.method": "trend", "walk_forward.workers": 1}
-OFFLINE = {v: "http://127.0.0.1:9" for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LONG = 180_000  # ms: a kernel start and the notebook's imports take 10-20 s on a busy 2-core machine
 
 
@@ -51,7 +46,7 @@ def reports(tmp_path_factory):
 def server(reports, tmp_path_factory):
     "The dashboard served by voila on a free port; yields its URL and stops it afterwards."
     port, log = free_port(), tmp_path_factory.mktemp("voila") / "voila.log"
-    env = {**os.environ, **OFFLINE, "LSTM_FORECAST_CACHE": str(tmp_path_factory.mktemp("cache")),
+    env = {**os.environ, **OFFLINE, CACHE_VAR: str(tmp_path_factory.mktemp("cache")),
            "LSTM_FORECAST_REPORTS": str(reports), "LSTM_FORECAST_OVERRIDES": json.dumps(FAST)}
     with open(log, "w") as f:
         proc = subprocess.Popen(make_dashboard_args(port), cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
@@ -96,7 +91,7 @@ def test_dashboard_in_a_browser(server):
     from playwright.sync_api import sync_playwright, expect
     blocked, t0 = [], time.perf_counter()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=dict(width=1400, height=2600))
             local = re.compile(r"^https?://(localhost|127\.0\.0\.1)(:\d+)?/")

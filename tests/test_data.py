@@ -1,20 +1,12 @@
 "Real-data and process-level checks of lstm_forecast.data; the behaviour lessons live in nbs/01_data.ipynb."
 import os, subprocess, sys, time, warnings
-from pathlib import Path
-
 import pandas as pd, pytest
+from conftest import STOCKS
 from lstm_forecast.config import Config
 from lstm_forecast.data import (OHLCV, DataError, cache_path, check_history, import_csv, load_prices, read_price_csv,
                                 write_cache)
 
-STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    "Every test gets its own empty cache directory, never the user's."
-    monkeypatch.setenv("LSTM_FORECAST_CACHE", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("cache")  # every test gets its own empty cache directory, never the user's
 
 
 @pytest.fixture

@@ -1,40 +1,27 @@
 """Checks of lstm_forecast.forecast a notebook cannot hold: real MSFT prices, the recursive path against make_features
 on the whole extended frame, and the model cache across process restarts (default config), corrupt file included."""
-import json, os, subprocess, sys, time
+import json, os, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 import pytest
 
 from lstm_forecast.config import Config, with_overrides
-from lstm_forecast.data import read_price_csv
 from lstm_forecast.features import FEATURES, make_features
 from lstm_forecast.model import make_sequences, predict
 from lstm_forecast.walk_forward import walk_forward
-from lstm_forecast.forecast import fit_final, forecast, extend_prices, model_cache_path
+from lstm_forecast.forecast import fit_final, forecast, extend_prices
+from conftest import CACHE_VAR, FAST_SERIAL, stock_csv, stock_prices
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
-FAST = with_overrides(Config(), {"model.epochs": 2, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200,
-                                 "walk_forward.test": 40, "walk_forward.step": 40, "regime.method": "trend",
-                                 "walk_forward.workers": 1})
-
-
-def _msft(rows):
-    csv = DATA / "MSFT.csv"
-    px = read_price_csv(csv).iloc[-rows:]
-    px.attrs["ticker"] = "MSFT"
-    return px
+FAST = with_overrides(Config(), FAST_SERIAL)
 
 
 @pytest.fixture(scope="module")
-def msft(tmp_path_factory):
+def msft(module_cache):
     "MSFT's last 600 days, the fast config's final model, walk-forward and 30-day forecast (cache in a temp dir)."
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LSTM_FORECAST_CACHE", str(tmp_path_factory.mktemp("cache")))
-    px = _msft(600)
+    px = stock_prices("MSFT", 600)
     final = fit_final(px, FAST, progress=False)
     wf = walk_forward(px, FAST, progress=False)
-    yield px, final, wf, forecast(final, px, 30, wf=wf)
-    mp.undo()
+    return px, final, wf, forecast(final, px, 30, wf=wf)
 
 
 def test_path_equals_make_features_on_the_extended_frame(msft):
@@ -99,8 +86,8 @@ json.dump(dict(source=final.source, fit_s=fit_s, forecast_s=fc_s, path=str(final
 
 
 def _run(tmp, name):
-    csv = DATA / "MSFT.csv"
-    env = {**os.environ, "LSTM_FORECAST_CACHE": str(tmp / "cache")}
+    csv = stock_csv("MSFT")
+    env = {**os.environ, CACHE_VAR: str(tmp / "cache")}
     subprocess.run([sys.executable, "-c", RUN, str(csv), str(tmp / name)], check=True, timeout=600, env=env)
     return json.loads((tmp / f"{name}.json").read_text()), np.load(tmp / f"{name}.npy")
 

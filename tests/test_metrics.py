@@ -1,17 +1,15 @@
 "Checks of the portfolio and metrics modules on real prices and by simulation: what the notebooks cannot hold."
-from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from statsmodels.tsa.ar_model import AutoReg
 from lstm_forecast.config import PortfolioConfig, RegimeConfig
 from lstm_forecast.metrics import baseline_predictions, dm_test, pt_test, skill_table, strategy_metrics, versus_baselines
 from lstm_forecast.portfolio import buy_and_hold, fold_gate_thresholds, size_positions, strategy_returns
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
+from conftest import stock_csv
 
 
 @pytest.fixture(scope="module")
 def msft():
-    px = pd.read_csv(DATA / "MSFT.csv", index_col="Date", parse_dates=True)
+    px = pd.read_csv(stock_csv("MSFT"), index_col="Date", parse_dates=True)
     ret = np.log(px.Close).diff()
     frame = pd.DataFrame({"mom": px.Close.pct_change(10).shift(1), "vol": ret.rolling(10).std().shift(1),
                           "target": ret.shift(-1)}).dropna()

@@ -1,11 +1,9 @@
 """Checks of lstm_forecast.model a notebook cannot hold: the default (fold-sized) config on real prices,
 repeated in separate processes, and a saved model reloaded in a fresh process."""
 import subprocess, sys
-from pathlib import Path
 import numpy as np
 import pytest
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
+from conftest import stock_csv
 
 # One walk-forward-sized fit (444 sequences of 60 x 5, default ModelConfig) on MSFT, in a fresh interpreter.
 # The inputs are simple lagged MSFT quantities (a fixture, not the project's feature pipeline).
@@ -49,7 +47,7 @@ def _run(code, *args):
 
 @pytest.fixture(scope="module")
 def fits(tmp_path_factory):
-    csv = DATA / "MSFT.csv"
+    csv = stock_csv("MSFT")
     d = tmp_path_factory.mktemp("fits")
     for name, seed in [("a", 0), ("b", 0), ("c", 1)]: _run(FIT, csv, d / name, seed)
     _run(LOAD, csv, d / "a")

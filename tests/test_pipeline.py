@@ -1,14 +1,10 @@
 "The whole pipeline never looks ahead: change the future, and no prediction or position of the past may move."
-from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from lstm_forecast.config import Config, with_overrides
-from lstm_forecast.data import read_price_csv, synthetic_prices, PRICES
+from lstm_forecast.data import synthetic_prices, PRICES
 from lstm_forecast.walk_forward import walk_forward
 from lstm_forecast.backtest import evaluate
-
-STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
-FAST = {"model.epochs": 2, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200,
-        "walk_forward.test": 40, "walk_forward.step": 40}
+from conftest import FAST, stock_prices
 
 def perturb_after(prices: pd.DataFrame, T: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
     "Multiply every price after `T` by a random walk (and volumes by noise)."
@@ -26,7 +22,7 @@ def run(prices, cfg):
 @pytest.fixture(scope="module", params=["synthetic", "MSFT"])
 def case(request):
     if request.param == "synthetic": prices = synthetic_prices(460, seed=21)
-    else: prices = read_price_csv(STOCKS / "MSFT.csv").iloc[-460:]
+    else: prices = stock_prices("MSFT", 460)
     cfg = with_overrides(Config(), FAST)  # the Markov regime, the default
     preds, sizing = run(prices, cfg)
     return prices, cfg, preds, sizing

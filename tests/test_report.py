@@ -1,40 +1,25 @@
 "End-to-end checks of the research report: papermill, nbconvert, the CLI and a headless browser; the lessons live in nbs/12_report.ipynb."
-import json, os, re, shutil, subprocess, sys, time
-from pathlib import Path
+import json, os, re, shutil, subprocess, time
 from types import SimpleNamespace
 
 import nbformat, pandas as pd, pytest
 from lstm_forecast.config import Config
 from lstm_forecast.data import DataError, check_history, load_prices
-from lstm_forecast.report import ReportError, build_report, report_paths, write_index
+from lstm_forecast.report import ReportError, build_report, report_paths
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CLI, OFFLINE
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CLI = Path(sys.executable).with_name("lstm-forecast")
-FAST = ["--start", "2016-01-01", "--set", "model.epochs=2"]  # 3 years of the sample: 4 folds of 2 epochs
+FAST_ARGS = ["--start", "2016-01-01", "--set", "model.epochs=2"]  # 3 years of the sample: 4 folds of 2 epochs
 SUMMARY_KEYS = {"ticker", "source", "start", "end", "rows", "data_sha256", "last_data_date", "config", "config_digest", "seed",
                 "strategy_sharpe", "buy_hold_sharpe", "strategy_max_drawdown", "hit_rate", "r2_oos", "dm_p", "beat_zero",
                 "beat_buy_hold", "generated_at"}
-OFFLINE = {v: "http://127.0.0.1:9" for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    "One empty price cache for the module, never the user's."
-    mp = pytest.MonkeyPatch()
-    path = tmp_path_factory.mktemp("cache")
-    mp.setenv("LSTM_FORECAST_CACHE", str(path))
-    yield path
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def run(cache, tmp_path_factory):
+def run(module_cache, tmp_path_factory):
     "`lstm-forecast report ^GSPC NOSUCH` with a fast config, offline, run once: ^GSPC succeeds, NOSUCH fails."
     out = tmp_path_factory.mktemp("reports")
     t0 = time.perf_counter()
-    res = subprocess.run([str(CLI), "report", "^GSPC", "NOSUCH", *FAST, "--out", str(out)], capture_output=True, text=True,
+    res = subprocess.run([str(CLI), "report", "^GSPC", "NOSUCH", *FAST_ARGS, "--out", str(out)], capture_output=True, text=True,
                          env={**os.environ, **OFFLINE}, timeout=900)
     seconds = time.perf_counter() - t0
     ARTIFACTS.mkdir(exist_ok=True)
@@ -91,7 +76,7 @@ def test_report_renders_offline_in_a_browser(run):
         if url.startswith("file://") or re.match(r"https?://(localhost|127\.0\.0\.1)[:/]", url): r.continue_()
         else: blocked.append(url); r.abort()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=dict(width=1280, height=900))
             page.route("**/*", route)
@@ -111,9 +96,7 @@ def test_report_renders_offline_in_a_browser(run):
     assert links == 1
 
 
-def test_failed_report_leaves_the_good_one_untouched(run, tmp_path, monkeypatch):
-    monkeypatch.setenv("LSTM_FORECAST_CACHE", str(tmp_path / "empty-cache"))
-    for k, v in OFFLINE.items(): monkeypatch.setenv(k, v)
+def test_failed_report_leaves_the_good_one_untouched(run, cache, offline, tmp_path):
     out = tmp_path / "reports"
     good = report_paths("NOSUCH", out)
     out.mkdir()
@@ -126,7 +109,7 @@ def test_failed_report_leaves_the_good_one_untouched(run, tmp_path, monkeypatch)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # byte-identical, and no temporary file left
 
 
-def test_too_short_history_fails_with_the_data_errors_sentence(cache, tmp_path):
+def test_too_short_history_fails_with_the_data_errors_sentence(module_cache, tmp_path):
     prices = load_prices("^GSPC", start="2018-06-01")
     with pytest.raises(DataError) as expected: check_history(prices, Config(), "^GSPC")
     with pytest.raises(ReportError) as e: build_report("^GSPC", tmp_path, start="2018-06-01", progress=False)

@@ -1,0 +1,73 @@
+"What the tests share: the real prices in ../shared/data/stocks, a fast config, a private price cache, no network."
+import os, sys
+from pathlib import Path
+
+import pandas as pd, pytest
+from lstm_forecast.data import import_csv, read_price_csv
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+# One real daily OHLCV CSV per ticker: ../shared/data/stocks beside the repository, or $LSTM_FORECAST_TEST_STOCKS (a worktree
+# elsewhere points it at the shared folder).
+STOCKS = Path(os.environ.get("LSTM_FORECAST_TEST_STOCKS") or ROOT.parent / "shared" / "data" / "stocks")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots, logs and timings the tests leave to look at
+CLI = Path(sys.executable).with_name("lstm-forecast")  # the console script of the environment running the tests
+
+# A small model on short folds: a fold trains in seconds. The regime stays the default (Markov).
+FAST = {"model.epochs": 2, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200,
+        "walk_forward.test": 40, "walk_forward.step": 40}
+FAST_TREND = {**FAST, "regime.method": "trend"}  # ... and the trend regime: no Markov fit per fold
+FAST_SERIAL = {**FAST_TREND, "walk_forward.workers": 1}  # ... and the folds in this process, no worker pool
+
+# Every proxy variable pointed at a closed local port: a download fails at once, as on a machine without network.
+OFFLINE = {v: "http://127.0.0.1:9" for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
+CACHE_VAR = "LSTM_FORECAST_CACHE"  # where lstm_forecast keeps prices and models; the tests never use the user's
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def stock_csv(ticker: str) -> Path:
+    "The shared CSV of `ticker`; a missing one fails with where the tests look."
+    path = STOCKS / f"{ticker}.csv"
+    assert path.exists(), f"{path} is missing: these tests read the real prices in ../shared/data/stocks (or $LSTM_FORECAST_TEST_STOCKS)"
+    return path
+
+
+def stock_prices(ticker: str, rows: int | None = None) -> pd.DataFrame:
+    "The last `rows` days (None: all) of `ticker`'s shared CSV, validated by `read_price_csv`, with `attrs['ticker']`."
+    px = read_price_csv(stock_csv(ticker))
+    px = px if rows is None else px.iloc[-rows:]
+    px.attrs["ticker"] = ticker
+    return px
+
+
+def import_stock(ticker: str, rows: int, folder: Path) -> None:
+    "Import the last `rows` lines of `ticker`'s shared CSV into the price cache (through a copy in `folder`)."
+    csv = folder / f"{ticker}.csv"
+    pd.read_csv(stock_csv(ticker)).iloc[-rows:].to_csv(csv, index=False)
+    import_csv(csv, ticker)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    "An empty price cache for one test, never the user's."
+    path = tmp_path / "cache"
+    path.mkdir()
+    monkeypatch.setenv(CACHE_VAR, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    "One empty price cache for all the tests of a module, never the user's."
+    path = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_VAR, str(path))
+        yield path
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    "No network for one test (and the processes it starts): every download fails at once."
+    for k, v in OFFLINE.items(): monkeypatch.setenv(k, v)
