@@ -9,7 +9,7 @@ from .config import FeatureConfig
 from .data import DataError
 
 # %% auto #0
-__all__ = ['FEATURES', 'log_returns', 'make_features']
+__all__ = ['FEATURES', 'log_returns', 'make_features', 'last_day_features']
 
 # %% ../nbs/02_features.ipynb #d2916065
 FEATURES = ["volatility_10", "volatility_30", "momentum_10", "momentum_30", "volume_z"]
@@ -74,3 +74,18 @@ def make_features(prices: pd.DataFrame,  # OHLCV frame with Close and Volume, in
     _check_finite(out[FEATURES])
     _check_finite(out["target"].iloc[:-1].to_frame())
     return out
+
+# %% ../nbs/02_features.ipynb #c3a9e4f1
+def last_day_features(close: np.ndarray,  # (n, m) closes of n series, oldest first; column m-1 is the day d
+                      volume: np.ndarray,  # (n, m) their volumes
+                      cfg: FeatureConfig,  # feature windows; m must exceed the longest (`cfg.warmup` columns suffice)
+                     ) -> np.ndarray:
+    "(n, 5) raw FEATURES of day d for each of n series: what `make_features` puts on the row of day d+1."
+    if close.shape[1] < cfg.warmup:
+        raise ValueError(f"last_day_features needs {cfg.warmup} days of closes per series, got {close.shape[1]}.")
+    r = np.diff(np.log(close), axis=1)  # r[:, -1] = log(C[d] / C[d-1])
+    v = volume[:, -cfg.volume_window:]
+    sd = v.std(axis=1, ddof=1)
+    z = np.where(sd > 0, (v[:, -1] - v.mean(axis=1)) / np.where(sd > 0, sd, 1.0), 0.0)
+    return np.stack([r[:, -cfg.vol_short:].std(axis=1, ddof=1), r[:, -cfg.vol_long:].std(axis=1, ddof=1),
+                     close[:, -1] / close[:, -1 - cfg.mom_short] - 1, close[:, -1] / close[:, -1 - cfg.mom_long] - 1, z], axis=1)
