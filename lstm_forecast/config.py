@@ -93,6 +93,11 @@ class ForecastConfig:
     max_horizon: int = 30  # longest forecast offered (1..30: the product offers 1-30 day forecasts)
     band_inner: float = 0.8  # coverage of the inner band (empirical, from out-of-sample errors)
     band_outer: float = 0.95  # coverage of the outer band
+    band_vol_short: int = 60  # days of the short volatility the band's scale is fitted on
+    band_vol_long: int = 250  # days of the long volatility the band's scale is fitted on
+    band_gamma: float = 0.005  # step of adaptive conformal inference: how fast the level answers misses
+    band_min_errors: int = 250  # fewest realized h-day errors before a band is given (about a year of origins)
+    band_refit: int = 21  # origins between refits of the band's scale and quantiles
 
     def __post_init__(self): _check_fields(self, "forecast.")
 
@@ -117,6 +122,8 @@ _RULES = {  # dotted key -> (test, allowed values in words); switches (bool fiel
     "forecast.horizon": _at_least(1),
     "forecast.max_horizon": ((lambda v: 1 <= v <= 30), "from 1 to 30 (the forecasts offered are 1-30 days)"),
     "forecast.band_inner": _between(0, 1), "forecast.band_outer": _between(0, 1),
+    "forecast.band_vol_short": _at_least(2), "forecast.band_vol_long": _at_least(2), "forecast.band_gamma": _between(0, 1),
+    "forecast.band_min_errors": _at_least(10), "forecast.band_refit": _at_least(1),
 }
 _KINDS = {int: "a whole number ", float: "a number ", str: "", bool: "true or false"}
 
