@@ -48,7 +48,7 @@ def load_ticker(ticker: str,  # Yahoo symbol; '^GSPC' is the bundled sample
         if t != SAMPLE_TICKER and not store.price_cache_path(t).exists(): raise TickerNotFound(str(e)) from None
         raise
 
-# %% ../nbs/14_service.ipynb #411d4a6d
+# %% ../nbs/14_service.ipynb #af787dec
 @dataclass(frozen=True)
 class Errors:
     "A report's out-of-sample predictions and the config they were made with: what a forecast band is built from."
@@ -63,8 +63,8 @@ def _report_errors(ticker: str, out_dir: str | Path) -> tuple[Errors | None, str
     try: s = store.read_summary(t, out_dir)
     except ValueError as e: return None, f"no band: {e}"
     if s is None:
-        return None, (f"no band: there is no walk-forward report of {t} in '{out_dir}' to take out-of-sample errors from;"
-                      f" run `lstm-forecast report {t} --out {out_dir}` with this config to get one")
+        return None, (f"no band: there is no walk-forward report of {t} to take out-of-sample errors from;"
+                      f" run `lstm-forecast report {t}` with this config to get one")
     if not files.predictions.exists(): return None, f"no band: the report of {t} has no stored out-of-sample predictions; {again}"
     try: return Errors(store.read_predictions(files.predictions), Config.from_dict(s.config)), ""
     except Exception as e: return None, f"no band: the report's predictions or config are unreadable ({type(e).__name__}); {again}"
