@@ -72,28 +72,40 @@ def import_prices(cache: Path):
         else: os.environ["LSTM_FORECAST_CACHE"] = old
 
 
+def write_report(reports: Path, prices, cfg):
+    "A report of `prices` as a report run stores it: page, a real walk-forward's predictions, summary (skill from them, strategy made up)."
+    from lstm_forecast import store
+    from lstm_forecast.walk_forward import walk_forward
+    wf = walk_forward(prices, cfg, progress=False)
+    t, p = prices.attrs["ticker"], wf.predictions
+    hit, r2 = float(((p.pred > 0) == (p.target > 0)).mean()), float(1 - ((p.target - p.pred) ** 2).sum() / (p.target ** 2).sum())
+    files = store.report_files(t, reports)
+    store.write_predictions(files.predictions, wf.predictions)
+    store.write_atomic(files.html, f"<html><body>{t}</body></html>")
+    summary = store.ReportSummary(
+        ticker=t, source=prices.attrs["source"], start=f"{wf.predictions.index[0]:%Y-%m-%d}",
+        end=f"{wf.predictions.index[-1]:%Y-%m-%d}", rows=len(prices), last_data_date=f"{prices.index[-1]:%Y-%m-%d}",
+        data_digest=store.data_digest(prices), config=cfg.to_dict(), config_key=store.config_key(cfg),
+        model_key=store.model_key(cfg), seed=cfg.seed, strategy_sharpe=0.3, buy_hold_sharpe=0.5, strategy_max_drawdown=-0.12,
+        hit_rate=hit, r2_oos=r2, dm_p=None, beat_zero=False, beat_buy_hold=False, generated_at="2026-01-02T03:04:05+00:00")
+    store.write_atomic(files.summary, summary.to_json())
+    return summary
+
+
+def report_config():
+    "The served tiny model, with its folds run in this process and the fast regime rule (neither is part of the model key)."
+    from lstm_forecast.config import Config, with_overrides
+    return with_overrides(Config(), {**FAST, "walk_forward.workers": 1, "regime.method": "trend"})
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     "A price cache (MSFT, AAPL, SHORT) and a report folder: a real walk-forward report of ^GSPC with the served model, and a corrupt one."
     from lstm_forecast import store
-    from lstm_forecast.config import Config, with_overrides
     from lstm_forecast.data import load_prices
-    from lstm_forecast.walk_forward import walk_forward
     cache, reports = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("reports")
     import_prices(cache)
-    cfg = with_overrides(Config(), {**FAST, "walk_forward.workers": 1, "regime.method": "trend"})  # same model key as served
-    px = load_prices("^GSPC", start="2016-01-01")
-    wf = walk_forward(px, cfg, progress=False)
-    files = store.report_files("^GSPC", reports)
-    store.write_predictions(files.predictions, wf.predictions)
-    store.write_atomic(files.html, "<html><body>^GSPC</body></html>")
-    summary = store.ReportSummary(
-        ticker="^GSPC", source="sample", start=f"{wf.predictions.index[0]:%Y-%m-%d}", end=f"{wf.predictions.index[-1]:%Y-%m-%d}",
-        rows=len(px), last_data_date=f"{px.index[-1]:%Y-%m-%d}", data_digest=store.data_digest(px), config=cfg.to_dict(),
-        config_key=store.config_key(cfg), model_key=store.model_key(cfg), seed=cfg.seed, strategy_sharpe=0.3,
-        buy_hold_sharpe=0.5, strategy_max_drawdown=-0.12, hit_rate=0.51, r2_oos=-0.003, dm_p=0.42, beat_zero=False,
-        beat_buy_hold=False, generated_at="2026-01-02T03:04:05+00:00")
-    store.write_atomic(files.summary, summary.to_json())
+    summary = write_report(reports, load_prices("^GSPC", start="2016-01-01"), report_config())
     store.write_atomic(reports / "BAD.json", '{"schema": 0}')  # from an older version: unreadable
     store.write_atomic(reports / "BAD.html", "<html></html>")
     return dict(cache=cache, reports=reports, summary=summary)
