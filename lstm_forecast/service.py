@@ -153,7 +153,7 @@ class ForecastResult:
         t = pd.DataFrame({"price": p.price.map("{:,.2f}".format), "daily": p.daily_return.map("{:+.3%}".format),
                           "cumulative": p.cumulative_return.map("{:+.3%}".format),
                           **{c: p[c].map(lambda v: "-" if pd.isna(v) else f"{v:,.2f}") for c in band_columns(self.levels)}},
-                         index=p.index.strftime("%Y-%m-%d"))
+                         index=p.index.strftime("%Y-%m-%d").rename(None))
         m, w = self.model, self.model["train_window"]
         lines = [f"{self.ticker}: {self.horizon}-business-day forecast from {_day(p.attrs['origin'])} "
                  f"(last close {p.attrs['last_close']:,.2f}, {self.prices['source']})", t.to_string(), f"band: {self.band_note}",
