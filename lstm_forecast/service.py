@@ -124,7 +124,7 @@ class ForecastResult:
     band_note: str  # where the band comes from, or why there is none and how to get one
     levels: tuple  # the band's central coverages, e.g. (0.8, 0.95)
     model: dict  # model_key, config_key, train_window, data_digest, source ('trained' or 'cache'), seconds
-    record: dict | None  # `horizon_record` of the report; None without a report
+    record: dict | None  # `horizon_record` of the report; None without a report of this model
     report: store.ReportSummary | None  # the ticker's report summary, when there is one
     prices: dict  # source, rows, first and last date of the prices
 
@@ -160,7 +160,9 @@ class ForecastResult:
                  f"model: key {m['model_key']}, config {m['config_key']}, trained on {w[0]} to {w[1]} "
                  f"({'trained now' if m['source'] == 'trained' else 'from the model cache'}, {m['seconds']:.1f} s)"]
         r = self.record
-        if r is None: lines.append(f"out-of-sample record: none: run `lstm-forecast report {self.ticker}` for one")
+        if r is None:
+            other = "" if self.report is None else f" (the report ran model key {self.report.model_key})"
+            lines.append(f"out-of-sample record: none for this model{other}: run `lstm-forecast report {self.ticker}` with this config for one")
         else:
             f = lambda k, fmt: "-" if r[k] is None else format(r[k], fmt)
             lines.append(f"out-of-sample record (h={r['h']}, {r['start']} to {r['end']}): R² vs zero {f('r2_vs_zero', '+.4f')}, "
@@ -200,11 +202,12 @@ def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or importe
     if why: fc.attrs["band_note"] = why
     try: summary = store.read_summary(t, out_dir)
     except ValueError: summary = None  # the band note already says the summary is unreadable
+    mine = summary if summary is not None and summary.model_key == store.model_key(cfg) else None  # its record is this model's
     fcfg = cfg.forecast
     model = dict(model_key=store.model_key(cfg), config_key=store.config_key(cfg),
                  train_window=[_day(d) for d in final.train_window], data_digest=final.data_digest,
                  source=final.source, seconds=round(final.seconds, 3))
     return ForecastResult(t, horizon, fc, fc.attrs["band_note"], (fcfg.band_inner, fcfg.band_outer), model,
-                          horizon_record(summary, horizon), summary,
+                          horizon_record(mine, horizon), summary,
                           dict(source=prices.attrs.get("source"), rows=len(prices), first=_day(prices.index[0]),
                                last=_day(prices.index[-1])))

@@ -93,7 +93,8 @@ def _client(uri: str | None, env):
 
 def final_model_file(summary: store.ReportSummary) -> Path | None:
     "The final model of the report's config and last data day in the model cache, or None when it is not there."
-    pattern = store.model_cache_path(summary.ticker, summary.last_data_date, Config.from_dict(summary.config), "*")
+    try: pattern = store.model_cache_path(summary.ticker, summary.last_data_date, Config.from_dict(summary.config), "*")
+    except (TypeError, ValueError): return None  # a config of another version names no model of this one
     found = sorted(pattern.parent.glob(pattern.name), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 

@@ -253,7 +253,11 @@ def test_a_full_training_queue_answers_503_with_retry_after(keyed):
         assert not first.done(), "the first training ended before it could be seen pending"
         code, head, body = get(keyed + "/api/v1/forecast/MSFT", key)
         assert code == 503 and int(head["Retry-After"]) >= 1 and "ask again" in body["error"], (code, head, body)
-        assert first.result()[0] == 200
+        code, _, gspc = first.result()
+        assert code == 200
+    # this server's model (more epochs) is not the report's: no band, and the report's record is not its record
+    assert gspc["report"]["model_key"] != gspc["model"]["model_key"] and "another model" in gspc["band"]["note"]
+    assert (gspc["band"]["available"], gspc["record"]) == (False, None)
     assert get(keyed + "/api/v1/forecast/MSFT", key)[0] == 200  # the queue is free again
 
 
