@@ -48,3 +48,12 @@ dashboard: $(STAMP)
 	$(BIN)/voila nbs/dashboard.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1 --Voila.root_dir=. \
 	  --VoilaConfiguration.file_allowlist='reports/[^/]+\.html' --strip_sources=True \
 	  --MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60
+
+# The MLflow UI on http://127.0.0.1:5001 (this machine only) over the local store that `lstm-forecast report --track`
+# writes: mlruns.db and mlartifacts/ in LSTM_FORECAST_MLFLOW_DIR (default: this folder).
+.PHONY: mlflow
+MLFLOW_DIR ?= $(or $(LSTM_FORECAST_MLFLOW_DIR),$(CURDIR))
+mlflow: $(STAMP)
+	mkdir -p $(MLFLOW_DIR)/mlartifacts
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow server --host 127.0.0.1 --port 5001 --workers 1 \
+	  --backend-store-uri sqlite:///$(abspath $(MLFLOW_DIR))/mlruns.db --default-artifact-root $(abspath $(MLFLOW_DIR))/mlartifacts

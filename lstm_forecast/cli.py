@@ -15,7 +15,7 @@ from .report import ReportError, build_report, write_index
 from .universe import read_universe, record_failures, run_universe
 
 # %% auto #0
-__all__ = ['summarize', 'parser', 'main']
+__all__ = ['summarize', 'parser', 'main', 'add_service_commands']
 
 # %% ../nbs/10_cli.ipynb #66ec459b
 def summarize(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
@@ -79,6 +79,7 @@ def _cmd_report(args) -> int:
             else:
                 print(f"report: {path.resolve()}")
                 record_failures(args.out, [dict(ticker=path.stem, status="built")])
+    _track_reports(args, tickers, failed)
     print(f"index: {write_index(args.out).resolve()}")
     if failed: print(f"error: {len(failed)} of {len(tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
     return 2 if failed else 0
@@ -118,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import-csv", help="store a CSV of daily prices in the cache under a ticker (offline use)")
     i.add_argument("file"); i.add_argument("ticker")
     i.set_defaults(func=_cmd_import_csv)
+    add_service_commands(p, sub)
     return p
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,3 +129,67 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+# %% ../nbs/10_cli.ipynb #eeba81ea
+def _epoch_line(epoch: int, epochs: int, loss: float):
+    print(f"\rtraining the final model: epoch {epoch}/{epochs}, loss {loss:.3g}", end="\n" if epoch == epochs else "",
+          file=sys.stderr, flush=True)
+
+def _cmd_forecast(args) -> int:
+    import json
+    from lstm_forecast.forecast import fit_final
+    from lstm_forecast.service import env_config, forecast_ticker
+    cfg = with_overrides(env_config(), _overrides(args.set))
+    fit = lambda prices, c: fit_final(prices, c, progress=False if args.quiet else _epoch_line)
+    r = forecast_ticker(args.ticker, args.horizon, args.out, cfg, fit=fit)
+    if args.format == "json": print(json.dumps(r.to_dict(), indent=1, allow_nan=False))
+    elif args.format == "csv": print(r.to_csv(), end="")
+    else: print(r.to_table())
+    return 0
+
+def _cmd_serve(args) -> int:
+    from lstm_forecast.api import serve
+    serve(args.host, args.port, args.reports, threads=args.threads, max_pending=args.max_trainings)
+    return 0
+
+def _track_reports(args, tickers: list[str], failed: list[str]) -> None:
+    "Log the reports of this `report` run to MLflow when `--track` or `MLFLOW_TRACKING_URI` asks for it."
+    from lstm_forecast import store, tracking
+    if not tracking.enabled(getattr(args, "track", False)): return
+    bad = {str(t).strip().upper() for t in failed}
+    done = [t for t in dict.fromkeys(str(t).strip().upper() for t in tickers) if t not in bad]
+    if not done: return
+    if len(tickers) > 1 or _uses_dask(args):
+        with tracking.universe_run(done, args.out) as parent:
+            for t in done: tracking.log_report(store.report_files(t, args.out), parent_run_id=parent)
+    else: tracking.log_report(store.report_files(done[0], args.out))
+    print(f"tracked: {len(done)} report(s) in MLflow at {tracking.tracking_uri()}")
+
+def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` parser
+                         sub,  # its subparsers
+                        ):
+    "Add `--version`, the `forecast` and `serve` commands, and `report --track`."
+    import os
+    from lstm_forecast import __version__
+    p.add_argument("--version", action="version", version=f"lstm-forecast {__version__}", help="print the version and exit")
+    f = sub.add_parser("forecast", help="one ticker's 1-30 day forecast with its band, model and out-of-sample record")
+    f.add_argument("ticker", metavar="TICKER", help="e.g. MSFT (cached or imported), or ^GSPC for the bundled offline sample")
+    f.add_argument("--horizon", type=int, metavar="N", help="business days ahead, 1 to 30 (default: the config's forecast.horizon, 7)")
+    f.add_argument("--format", choices=("table", "json", "csv"), default="table", help="how to print it (default table)")
+    f.add_argument("--out", default="reports", metavar="REPORTS",
+                   help="the report folder whose walk-forward errors make the band (default reports)")
+    f.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="config override on top of LSTM_FORECAST_OVERRIDES, e.g. model.epochs=2 (the band needs a report of the same model)")
+    f.add_argument("--quiet", action="store_true", help="no training progress on standard error")
+    f.set_defaults(func=_cmd_forecast)
+    s = sub.add_parser("serve", help="the REST API (waitress) on http://127.0.0.1:5000; see /api/v1/openapi.json")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs LSTM_FORECAST_API_KEY)")
+    s.add_argument("--port", type=int, default=5000, help="TCP port (default 5000)")
+    s.add_argument("--reports", default=os.environ.get("LSTM_FORECAST_REPORTS", "reports"), metavar="DIR",
+                   help="the report folder served and used for bands (default $LSTM_FORECAST_REPORTS, else reports)")
+    s.add_argument("--threads", type=int, default=8, help="requests handled at once (default 8)")
+    s.add_argument("--max-trainings", type=int, default=4, metavar="N",
+                   help="most model trainings queued or running at once; beyond, 503 with Retry-After (default 4)")
+    s.set_defaults(func=_cmd_serve)
+    sub.choices["report"].add_argument("--track", action="store_true",
+                                       help="log each report as an MLflow run (also when MLFLOW_TRACKING_URI is set); see `make mlflow`")

@@ -1,0 +1,271 @@
+"The REST API as a client sees it: `lstm-forecast serve` (waitress) on loopback, offline, with a tiny model."
+import contextlib, json, os, socket, subprocess, sys, threading, time, urllib.error, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STOCKS = ROOT.parent / "shared" / "data" / "stocks"
+CLI = Path(sys.executable).with_name("lstm-forecast")
+FAST = {"model.epochs": 1, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200}
+SLOW = {**FAST, "model.epochs": 150}  # a few seconds of training: long enough to find it running
+OFFLINE = {v: "http://127.0.0.1:9" for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
+KEY = "test-key-0123456789abcdef"
+ORIGIN = "http://app.example"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, headers: dict | None = None, timeout: float = 600) -> tuple[int, dict, object]:
+    "(status, headers, JSON body) of GET `url`; any status, never an exception for 4xx/5xx."
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r: status, head, body = r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e: status, head, body = e.code, dict(e.headers), e.read()
+    assert head.get("Content-Type", "").startswith("application/json"), (url, status, head, body[:300])
+    return status, head, json.loads(body)
+
+
+@contextlib.contextmanager
+def api_server(cache: Path, reports: Path, log: Path, overrides: dict = FAST, env: dict | None = None, args=()):
+    "`lstm-forecast serve` on a free loopback port with its own cache and reports; yields its base URL, then stops it."
+    port = free_port()
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("LSTM_FORECAST_API_KEY", "LSTM_FORECAST_CORS_ORIGINS", "LSTM_FORECAST_REPORTS")}
+    full.update(OFFLINE, LSTM_FORECAST_CACHE=str(cache), LSTM_FORECAST_OVERRIDES=json.dumps(overrides), **(env or {}))
+    with open(log, "w") as f:
+        proc = subprocess.Popen([str(CLI), "serve", "--port", str(port), "--reports", str(reports), *args], env=full,
+                                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None: pytest.fail(f"the server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            try:
+                if get(url + "/health", timeout=5)[0] == 200: break
+            except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.5)
+        else: pytest.fail(f"the server did not answer in 120 s: {log.read_text()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        try: proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9); proc.wait()
+
+
+def import_prices(cache: Path):
+    "MSFT and AAPL from ../shared, and SHORT (MSFT's last 150 days: too few for a model) into the price cache `cache`."
+    from lstm_forecast.data import import_csv, read_price_csv
+    old = os.environ.get("LSTM_FORECAST_CACHE")
+    os.environ["LSTM_FORECAST_CACHE"] = str(cache)
+    try:
+        for t in ("MSFT", "AAPL"): import_csv(STOCKS / f"{t}.csv", t)
+        short = cache / "short.csv"
+        read_price_csv(STOCKS / "MSFT.csv").iloc[-150:].to_csv(short)
+        import_csv(short, "SHORT")
+    finally:
+        if old is None: os.environ.pop("LSTM_FORECAST_CACHE")
+        else: os.environ["LSTM_FORECAST_CACHE"] = old
+
+
+def write_report(reports: Path, prices, cfg):
+    "A report of `prices` as a report run stores it: page, a real walk-forward's predictions, summary (skill from them, strategy made up)."
+    from lstm_forecast import store
+    from lstm_forecast.walk_forward import walk_forward
+    wf = walk_forward(prices, cfg, progress=False)
+    t, p = prices.attrs["ticker"], wf.predictions
+    hit, r2 = float(((p.pred > 0) == (p.target > 0)).mean()), float(1 - ((p.target - p.pred) ** 2).sum() / (p.target ** 2).sum())
+    files = store.report_files(t, reports)
+    store.write_predictions(files.predictions, wf.predictions)
+    store.write_atomic(files.html, f"<html><body>{t}</body></html>")
+    summary = store.ReportSummary(
+        ticker=t, source=prices.attrs["source"], start=f"{wf.predictions.index[0]:%Y-%m-%d}",
+        end=f"{wf.predictions.index[-1]:%Y-%m-%d}", rows=len(prices), last_data_date=f"{prices.index[-1]:%Y-%m-%d}",
+        data_digest=store.data_digest(prices), config=cfg.to_dict(), config_key=store.config_key(cfg),
+        model_key=store.model_key(cfg), seed=cfg.seed, strategy_sharpe=0.3, buy_hold_sharpe=0.5, strategy_max_drawdown=-0.12,
+        hit_rate=hit, r2_oos=r2, dm_p=None, beat_zero=False, beat_buy_hold=False, generated_at="2026-01-02T03:04:05+00:00")
+    store.write_atomic(files.summary, summary.to_json())
+    return summary
+
+
+def report_config():
+    "The served tiny model, with its folds run in this process and the fast regime rule (neither is part of the model key)."
+    from lstm_forecast.config import Config, with_overrides
+    return with_overrides(Config(), {**FAST, "walk_forward.workers": 1, "regime.method": "trend"})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    "A price cache (MSFT, AAPL, SHORT) and a report folder: a real walk-forward report of ^GSPC with the served model, and a corrupt one."
+    from lstm_forecast import store
+    from lstm_forecast.data import load_prices
+    cache, reports = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("reports")
+    import_prices(cache)
+    summary = write_report(reports, load_prices("^GSPC", start="2016-01-01"), report_config())
+    store.write_atomic(reports / "BAD.json", '{"schema": 0}')  # from an older version: unreadable
+    store.write_atomic(reports / "BAD.html", "<html></html>")
+    return dict(cache=cache, reports=reports, summary=summary)
+
+
+@pytest.fixture(scope="module")
+def server(data, tmp_path_factory):
+    with api_server(data["cache"], data["reports"], tmp_path_factory.mktemp("log") / "api.log") as url: yield url
+
+
+@pytest.fixture(scope="module")
+def keyed(data, tmp_path_factory):
+    "A server with an API key, one allowed CORS origin, one pending training at most, and a slower model; its own cache."
+    cache = tmp_path_factory.mktemp("cache2")
+    import_prices(cache)
+    env = dict(LSTM_FORECAST_API_KEY=KEY, LSTM_FORECAST_CORS_ORIGINS=ORIGIN)
+    with api_server(cache, data["reports"], tmp_path_factory.mktemp("log2") / "api.log", SLOW, env,
+                    ["--max-trainings", "1"]) as url: yield url
+
+
+def schema_keys(doc: dict, response: dict) -> set[str]:
+    "The required top-level keys of a documented response."
+    ref = response["content"]["application/json"]["schema"]["$ref"]
+    return set(doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["required"])
+
+
+# what answers each documented (route, status) on the open server; 401 and 503 are asked of the keyed server
+CASES = {
+    ("/health", "200"): ["/health"],
+    ("/api/v1/forecast/{ticker}", "200"): ["/api/v1/forecast/%5EGSPC", "/api/v1/forecast/%5Egspc?horizon=30"],
+    ("/api/v1/forecast/{ticker}", "400"): ["/api/v1/forecast/BAD%20T", "/api/v1/forecast/%5EGSPC?horizon=0",
+                                           "/api/v1/forecast/%5EGSPC?horizon=31", "/api/v1/forecast/%5EGSPC?horizon=seven",
+                                           "/api/v1/forecast/%5EGSPC?horizon=2.5"],
+    ("/api/v1/forecast/{ticker}", "404"): ["/api/v1/forecast/NOSUCH"],
+    ("/api/v1/forecast/{ticker}", "422"): ["/api/v1/forecast/SHORT"],
+    ("/api/v1/forecast/{ticker}", "500"): [],  # a bug: nothing here should produce it (its shape is checked on reports/BAD)
+    ("/api/v1/reports", "200"): ["/api/v1/reports"],
+    ("/api/v1/reports", "500"): [],
+    ("/api/v1/reports/{ticker}", "200"): ["/api/v1/reports/%5EGSPC"],
+    ("/api/v1/reports/{ticker}", "400"): ["/api/v1/reports/BAD%20T"],
+    ("/api/v1/reports/{ticker}", "404"): ["/api/v1/reports/MSFT"],
+    ("/api/v1/reports/{ticker}", "500"): ["/api/v1/reports/BAD"],
+    ("/api/v1/openapi.json", "200"): ["/api/v1/openapi.json"],
+}
+KEYED = {"401", "503"}
+
+
+def test_every_documented_route_answers_as_documented(server, data):
+    _, _, doc = get(server + "/api/v1/openapi.json")
+    assert doc["openapi"].startswith("3.1")
+    documented = {(path, status) for path, ops in doc["paths"].items() for status in ops["get"]["responses"]}
+    assert {k for k in documented if k[1] not in KEYED} == set(CASES)
+    assert all(list(ops) == ["get"] for ops in doc["paths"].values())
+    for (path, status), urls in CASES.items():
+        for url in urls:
+            code, _, body = get(server + url)
+            assert code == int(status), (url, code, body)
+            assert schema_keys(doc, doc["paths"][path]["get"]["responses"][status]) <= set(body), (url, sorted(body))
+            if code >= 400: assert body["error"].strip() and "Traceback" not in body["error"], body
+    assert get(server + "/api/v1/openapi.json")[2] == doc
+
+
+def test_forecast_has_the_band_model_and_record_of_its_report(server, data):
+    code, _, f = get(server + "/api/v1/forecast/%5EGSPC?horizon=7")
+    assert code == 200 and f["ticker"] == "^GSPC" and f["horizon"] == 7 and len(f["path"]) == 7
+    s = data["summary"]
+    assert f["band"]["available"] and "empirical" in f["band"]["note"]
+    assert all(p["lo95"] < p["lo80"] < p["price"] < p["hi80"] < p["hi95"] for p in f["path"])
+    assert f["model"]["model_key"] == s.model_key == f["report"]["model_key"]
+    assert f["model"]["train_window"][1] < f["origin"] == s.last_data_date
+    assert f["record"]["h"] == 1 and f["record"]["hit_rate"] == s.hit_rate and "one-day" in f["record"]["note"]
+    code, _, msft = get(server + "/api/v1/forecast/MSFT?horizon=2")
+    assert code == 200 and not msft["band"]["available"] and msft["record"] is None
+    assert "lstm-forecast report MSFT" in msft["band"]["note"]
+
+
+def test_reports_come_from_the_store(server, data):
+    _, _, listed = get(server + "/api/v1/reports")
+    assert listed["count"] == 1 and [r["ticker"] for r in listed["reports"]] == ["^GSPC"]  # BAD is unreadable: left out
+    assert get(server + "/api/v1/reports/%5EGSPC")[2] == json.loads(data["summary"].to_json())
+
+
+def test_errors_are_one_json_sentence(server):
+    for url, code in [("/nowhere", 404), ("/api/v1/forecast/", 404), ("/api/v1/reports/BAD", 500)]:
+        status, _, body = get(server + url)
+        assert status == code and list(body) == ["error"] and "Traceback" not in body["error"], body
+    req = urllib.request.Request(server + "/api/v1/reports", method="POST", data=b"")
+    with pytest.raises(urllib.error.HTTPError) as e: urllib.request.urlopen(req, timeout=60)
+    assert e.value.code == 405 and "every route answers GET" in json.loads(e.value.read())["error"]
+
+
+def test_thirty_concurrent_requests_for_an_untrained_model_train_it_once(server, data):
+    models = data["cache"] / "models" / "AAPL"  # asked for by this test only
+    assert not list(models.glob("*.pt"))
+    before = get(server + "/health")[2]["trainings"]
+    with ThreadPoolExecutor(30) as ex:
+        answers = list(ex.map(lambda _: get(server + "/api/v1/forecast/AAPL?horizon=5"), range(30)))
+    assert [a[0] for a in answers] == [200] * 30
+    assert len({json.dumps(a[2]["path"]) for a in answers}) == 1  # one model, one path
+    health = get(server + "/health")[2]
+    assert (health["trainings"] - before, health["pending"]) == (1, 0)
+    assert len(list(models.glob("*.pt"))) == 1
+
+
+def test_five_hundred_warm_requests_from_eight_threads_all_succeed(server):
+    assert get(server + "/api/v1/forecast/%5EGSPC?horizon=1")[0] == 200  # trained (or loaded) before the run
+    before = get(server + "/health")[2]
+    urls = [f"{server}/api/v1/forecast/%5EGSPC?horizon={(1, 3, 7)[i % 3]}" for i in range(500)]
+    with ThreadPoolExecutor(8) as ex: codes = list(ex.map(lambda u: get(u)[0], urls))
+    assert codes.count(200) == 500
+    after = get(server + "/health")[2]
+    assert (after["trainings"], after["loads"]) == (before["trainings"], before["loads"])  # warm: from memory
+
+
+def test_no_cors_headers_unless_configured(server):
+    _, head, _ = get(server + "/api/v1/reports", {"Origin": ORIGIN})
+    assert "Access-Control-Allow-Origin" not in head
+
+
+def test_a_key_is_required_when_set_and_compared_exactly(keyed):
+    assert get(keyed + "/health")[0] == 200  # health checks need no key
+    for path in ["/api/v1/reports", "/api/v1/reports/%5EGSPC", "/api/v1/forecast/%5EGSPC", "/api/v1/openapi.json"]:
+        for headers in ({}, {"X-API-Key": KEY[:-1]}, {"X-API-Key": KEY + "x"}):
+            code, _, body = get(keyed + path, headers)
+            assert code == 401 and "X-API-Key" in body["error"], (path, headers, body)
+    code, _, doc = get(keyed + "/api/v1/openapi.json", {"X-API-Key": KEY})
+    assert code == 200 and all(ops["get"]["security"] == [{"ApiKey": []}] for p, ops in doc["paths"].items() if p.startswith("/api/"))
+    assert all("401" in ops["get"]["responses"] for p, ops in doc["paths"].items() if p.startswith("/api/"))
+
+
+def test_cors_allows_the_configured_origin_only(keyed):
+    _, head, _ = get(keyed + "/api/v1/reports", {"Origin": ORIGIN, "X-API-Key": KEY})
+    assert head.get("Access-Control-Allow-Origin") == ORIGIN
+    _, head, _ = get(keyed + "/api/v1/reports", {"Origin": "http://elsewhere.example", "X-API-Key": KEY})
+    assert "Access-Control-Allow-Origin" not in head
+
+
+def test_a_full_training_queue_answers_503_with_retry_after(keyed):
+    key = {"X-API-Key": KEY}
+    with ThreadPoolExecutor(1) as ex:
+        first = ex.submit(get, keyed + "/api/v1/forecast/%5EGSPC", key)  # trains the slow model
+        for _ in range(1200):
+            if get(keyed + "/health")[2]["pending"] == 1 or first.done(): break
+            time.sleep(0.05)
+        assert not first.done(), "the first training ended before it could be seen pending"
+        code, head, body = get(keyed + "/api/v1/forecast/MSFT", key)
+        assert code == 503 and int(head["Retry-After"]) >= 1 and "ask again" in body["error"], (code, head, body)
+        code, _, gspc = first.result()
+        assert code == 200
+    # this server's model (more epochs) is not the report's: no band, and the report's record is not its record
+    assert gspc["report"]["model_key"] != gspc["model"]["model_key"] and "another model" in gspc["band"]["note"]
+    assert (gspc["band"]["available"], gspc["record"]) == (False, None)
+    assert get(keyed + "/api/v1/forecast/MSFT", key)[0] == 200  # the queue is free again
+
+
+@pytest.mark.parametrize("key", [None, "too-short"])
+def test_serving_beyond_loopback_needs_a_key(key, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "LSTM_FORECAST_API_KEY"}
+    if key: env["LSTM_FORECAST_API_KEY"] = key
+    r = subprocess.run([str(CLI), "serve", "--host", "0.0.0.0", "--port", str(free_port())], env=env, capture_output=True,
+                       text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    assert r.stderr.count("\n") == 1 and "LSTM_FORECAST_API_KEY" in r.stderr, r.stderr
