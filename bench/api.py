@@ -13,7 +13,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from test_api import FAST, api_server, get  # the test's way of serving it
+from test_api import FAST, api_server, get  # noqa: E402 (the test's way of serving it)
 
 
 def timed(url: str) -> float:

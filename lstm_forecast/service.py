@@ -5,7 +5,7 @@
 # %% ../nbs/14_service.ipynb #2e8480bd
 from __future__ import annotations
 import json, math, os
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd

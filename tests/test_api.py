@@ -1,5 +1,5 @@
 "The REST API as a client sees it: `lstm-forecast serve` (waitress) on loopback, offline, with a tiny model."
-import contextlib, json, os, socket, subprocess, sys, threading, time, urllib.error, urllib.request
+import contextlib, json, os, socket, subprocess, sys, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

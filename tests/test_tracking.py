@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_api import FAST, free_port, import_prices, report_config, write_report
+from test_api import free_port, import_prices, report_config, write_report
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
 
