@@ -44,3 +44,9 @@ dashboard: $(STAMP)
 	$(BIN)/voila nbs/dashboard.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1 --Voila.root_dir=. \
 	  --VoilaConfiguration.file_allowlist='reports/[^/]+\.html' --strip_sources=True \
 	  --MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60
+
+# The container test (not part of `make test` yet): builds the image (and a debootstrap base image, a docker daemon
+# if there is none), runs a 1-epoch report job and the compose stack, checks them, and leaves nothing behind. As root.
+.PHONY: docker-test
+docker-test:
+	tests/docker/run.sh
