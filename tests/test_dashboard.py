@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from lstm_forecast.report import run_notebook, template_path
+from lstm_forecast.store import read_summary, report_files
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -42,8 +43,8 @@ def reports(tmp_path_factory):
     "A reports directory holding a fast walk-forward report summary of ^GSPC and its out-of-sample predictions."
     out, work = tmp_path_factory.mktemp("reports"), tmp_path_factory.mktemp("run")
     run_notebook(template_path(), work / "backtest.ipynb", dict(ticker="^GSPC", start="2016-01-01", overrides=FAST,
-                 summary_path=str(out / "^GSPC.json")), cwd=work, progress=False)
-    assert (out / "^GSPC.predictions.parquet").exists()
+                 report_dir=str(out)), cwd=work, progress=False)
+    assert report_files("^GSPC", out).predictions.exists() and read_summary("^GSPC", out).model_key
     return out
 
 

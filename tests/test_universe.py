@@ -1,12 +1,12 @@
 "Universe runs on Dask end to end: real tickers, a two-worker LocalCluster, a bad ticker, skips and --force; the lessons live in nbs/13_universe.ipynb."
-import contextlib, io, json, os, subprocess, sys, time, uuid
+import contextlib, io, os, subprocess, sys, time, uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd, psutil, pytest
 from lstm_forecast.data import import_csv
-from lstm_forecast.report import report_paths
-from lstm_forecast.universe import read_failures, run_universe
+from lstm_forecast.store import read_failures, read_summary, report_files
+from lstm_forecast.universe import run_universe
 
 STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 CLI = Path(sys.executable).with_name("lstm-forecast")
@@ -37,7 +37,7 @@ def no_strays(value: str, wait: float = 10.0) -> list[psutil.Process]:
 
 
 def mtimes(out: Path) -> dict[str, int]:
-    return {t: report_paths(t, out)["html"].stat().st_mtime_ns for t in GOOD}
+    return {t: report_files(t, out).html.stat().st_mtime_ns for t in GOOD}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,8 @@ def runs(tmp_path_factory):
 def test_two_reports_and_one_recorded_failure(runs):
     res = runs.first
     assert list(res.index) == [*GOOD, BAD] and list(res.status) == ["built", "built", "failed"], res
-    for t in GOOD: assert all(p.exists() for p in report_paths(t, runs.out).values())
-    assert not report_paths(BAD, runs.out)["html"].exists()
+    for t in GOOD: assert all(getattr(report_files(t, runs.out), k).exists() for k in ("html", "notebook", "summary", "predictions"))
+    assert not report_files(BAD, runs.out).html.exists()
     sentence = res.loc[BAD, "reason"]
     assert sentence.startswith("'KO' has 100 daily rows but the config needs at least 271") and sentence.count(". ") == 0
     assert read_failures(runs.out)[BAD]["reason"] == sentence
@@ -101,7 +101,7 @@ def test_progress_lines(runs):
 
 def test_index_shows_the_cross_ticker_view_and_the_failure(runs):
     index = runs.first_index
-    beat = sum(json.loads(report_paths(t, runs.out)["json"].read_text())["beat_zero"] for t in GOOD)
+    beat = sum(read_summary(t, runs.out).beat_zero for t in GOOD)
     assert "Across 2 tickers" in index and f"beat the zero-return forecast on <b>{beat} of 2</b>" in index
     assert "strategy minus buy and hold" in index and index.count("<tr><td>") == 2
     assert f'<th scope="row">{BAD}</th>' in index and "has 100 daily rows" in index
@@ -112,22 +112,20 @@ def test_rerun_skips_current_reports(runs):
     res = runs.second
     assert list(res.status) == ["current", "current", "failed"], res
     assert res.loc["AAPL", "reason"].startswith("current: prices to ")
-    assert runs.second_mtimes == runs.first_mtimes
-    assert runs.second_seconds < 10
+    assert runs.second_mtimes == runs.first_mtimes  # nothing rebuilt
 
 
 def test_cli_force_rebuilds(runs):
     assert runs.cli.returncode == 2, runs.cli.stderr
     out = runs.cli.stdout.splitlines()
-    assert sorted(l for l in out if l.startswith("report: ")) == sorted(f"report: {report_paths(t, runs.out)['html'].resolve()}" for t in GOOD)
+    assert sorted(l for l in out if l.startswith("report: ")) == sorted(f"report: {report_files(t, runs.out).html.resolve()}" for t in GOOD)
     err = runs.cli.stderr
     assert err.count(" done in ") == 2 and f"{BAD} failed: 'KO' has 100 daily rows" in err and "Traceback" not in err
     assert err.rstrip().endswith(f"error: 1 of 3 reports failed: {BAD}")
     assert all(runs.cli_mtimes[t] > runs.first_mtimes[t] for t in GOOD)
 
 
-def test_no_stray_processes_and_time(runs):
+def test_no_stray_processes(runs):
     assert runs.strays_api == [] and runs.strays_cli == [], (runs.strays_api, runs.strays_cli)
     print(f"first run {runs.first_seconds:.0f} s, rerun {runs.second_seconds:.1f} s, CLI --force {runs.cli_seconds:.0f} s,"
           f" total {runs.total_seconds:.0f} s")
-    assert runs.total_seconds < 150
