@@ -20,10 +20,13 @@ report: $(STAMP)
 	@t0=$$(date +%s); $(BIN)/lstm-forecast report '^GSPC' --out reports \
 	  && echo "make report: done in $$(( $$(date +%s) - t0 )) s; open $(CURDIR)/reports/^GSPC.html or $(CURDIR)/reports/index.html"
 
-# Fails when nbdev_export or nbdev_clean would change a committed module or notebook.
+# The report template ships in the package (package data): a copy of the cleaned nbs/backtest.ipynb.
+COPY_TEMPLATE = mkdir -p lstm_forecast/templates && cp nbs/backtest.ipynb lstm_forecast/templates/backtest.ipynb
+
+# Fails when nbdev_export, nbdev_clean or the template copy would change a committed module, notebook or template.
 check-sync: $(STAMP)
 	@rm -rf .sync && mkdir -p .sync && cp -r settings.ini nbs lstm_forecast .sync/
-	@cd .sync && ../$(BIN)/nbdev_export && ../$(BIN)/nbdev_clean
+	@cd .sync && ../$(BIN)/nbdev_export && ../$(BIN)/nbdev_clean && $(COPY_TEMPLATE)
 	@diff -r -x __pycache__ lstm_forecast .sync/lstm_forecast && diff -r -x .ipynb_checkpoints nbs .sync/nbs \
 	  || { echo "notebooks and lstm_forecast/ are out of sync or not clean: run 'make export' and commit"; exit 1; }
 	@rm -rf .sync && echo "notebooks and modules in sync"
@@ -38,7 +41,7 @@ test: check-sync lint
 
 # What to run before every commit.
 export: $(STAMP)
-	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(COPY_TEMPLATE)
 
 # The Voila forecast dashboard on http://127.0.0.1:8866 (this machine only): just nbs/dashboard.ipynb, no file tree,
 # code stripped, kernels idle for 10 min culled; the only files it serves are the HTML reports, reports/*.html.

@@ -27,6 +27,7 @@ setup(
     python_requires=f">={cfg['min_python']}",
     packages=find_packages(include=[cfg['lib_path'], f"{cfg['lib_path']}.*"]),
     include_package_data=True,
+    package_data={cfg['lib_path']: ['templates/*.ipynb']},  # the report template, a copy of nbs/backtest.ipynb
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     entry_points={'console_scripts': console_scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},

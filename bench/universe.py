@@ -17,7 +17,7 @@ import pandas as pd
 STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 DAYS_PER_YEAR = 252
 TEN = ["AAPL", "AMZN", "BA", "BAC", "CAT", "CSCO", "DIS", "GE", "GOOGL", "GS"]
-KEYS = ["strategy_sharpe", "buy_hold_sharpe", "hit_rate", "r2_oos", "dm_p", "data_sha256"]
+KEYS = ["strategy_sharpe", "buy_hold_sharpe", "hit_rate", "r2_oos", "dm_p", "data_digest"]
 
 
 def main(argv=None) -> int:

@@ -11,8 +11,9 @@ from .config import Config, with_overrides, min_rows
 from .data import DataError, load_prices, import_csv
 from .features import make_features, FEATURES
 from .regime import fit_regime, regime_probability
-from .report import ReportError, build_report, write_index
-from .universe import read_universe, record_failures, run_universe
+from .report import ReportError, build_report, check_dates, check_run, write_index
+from .store import ticker_name, update_failures
+from .universe import read_universe, run_universe
 
 # %% auto #0
 __all__ = ['summarize', 'parser', 'main', 'add_service_commands']
@@ -46,10 +47,17 @@ def _overrides(pairs: list[str]) -> dict:
         out[key.strip()] = value.strip()
     return out
 
+def _seeded(overrides: dict, seed: int | None) -> dict:
+    "`overrides` with the seed of `--seed`; a `ValueError` when `--set seed=` says another."
+    if seed is None: return overrides
+    if "seed" in overrides and with_overrides(Config(), {"seed": overrides["seed"]}).seed != seed:
+        raise ValueError(f"--seed {seed} and --set seed={overrides['seed']} disagree: give the seed once.")
+    return {**overrides, "seed": seed}
+
 def _cmd_summary(args) -> None:
     cfg = with_overrides(Config(), _overrides(args.set))
-    prices = load_prices(args.ticker, start=args.start, end=args.end,
-                         source="csv" if args.csv else "auto", csv=args.csv)
+    start, end = check_dates(args.start, args.end)
+    prices = load_prices(args.ticker, start=start, end=end, source="csv" if args.csv else "auto", csv=args.csv)
     print(summarize(prices, cfg))
 
 def _uses_dask(args) -> bool:
@@ -57,14 +65,15 @@ def _uses_dask(args) -> bool:
     return bool(args.universe or args.dask or args.scheduler or args.workers is not None)
 
 def _cmd_report(args) -> int:
-    tickers = list(args.tickers) + (read_universe(args.universe) if args.universe else [])
+    tickers = list(dict.fromkeys([*map(ticker_name, args.tickers), *(read_universe(args.universe) if args.universe else [])]))
     if not tickers: raise ValueError("name at least one TICKER, or a universe file with --universe FILE.")
     if args.csv and (len(tickers) > 1 or _uses_dask(args)):
         raise ValueError("--csv holds the prices of one ticker: name only that ticker with it, without Dask options"
                          " (for a universe, cache each CSV with `lstm-forecast import-csv FILE TICKER`).")
-    overrides, failed = _overrides(args.set), []
+    overrides, failed = _seeded(_overrides(args.set), args.seed), []
+    check_run(overrides, args.start, args.end, args.out)  # the config, the dates, the folder: before any prices or kernel
     if _uses_dask(args):
-        res = run_universe(tickers, args.out, start=args.start, end=args.end, seed=args.seed, overrides=overrides,
+        res = run_universe(tickers, args.out, start=args.start, end=args.end, overrides=overrides,
                            force=args.force, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
         for ticker, r in res.iterrows():
             if r.status == "failed": failed.append(ticker)
@@ -72,16 +81,17 @@ def _cmd_report(args) -> int:
     else:
         for ticker in tickers:
             try: path = build_report(ticker, args.out, start=args.start, end=args.end, source="csv" if args.csv else "auto",
-                                     csv=args.csv, seed=args.seed, overrides=overrides, progress=not args.quiet)
+                                     csv=args.csv, overrides=overrides, progress=not args.quiet)
             except (ReportError, DataError, ValueError) as e:
                 print(f"error: {ticker}: {e}", file=sys.stderr); failed.append(ticker)
-                record_failures(args.out, [dict(ticker=ticker.strip().upper(), status="failed", reason=str(e))])
+                update_failures(args.out, {ticker: str(e)})
             else:
                 print(f"report: {path.resolve()}")
-                record_failures(args.out, [dict(ticker=path.stem, status="built")])
+                update_failures(args.out, succeeded=[ticker])
     _track_reports(args, tickers, failed)
     print(f"index: {write_index(args.out).resolve()}")
-    if failed: print(f"error: {len(failed)} of {len(tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
+    if failed and (len(tickers) > 1 or _uses_dask(args)):  # one ticker run in turn has said it in its own line
+        print(f"error: {len(failed)} of {len(tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
     return 2 if failed else 0
 
 def _cmd_import_csv(args) -> None:
@@ -104,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("tickers", nargs="*", metavar="TICKER", help="e.g. MSFT AAPL, or ^GSPC for the bundled offline sample")
     r.add_argument("--start"); r.add_argument("--end")
     r.add_argument("--csv", help="read the (single) ticker's prices from this CSV")
-    r.add_argument("--seed", type=int, default=42, help="the run's seed (default 42)")
+    r.add_argument("--seed", type=int, help="the run's seed, the same as --set seed=N (default: the config's)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. model.epochs=2")
     r.add_argument("--out", default="reports", help="directory of the reports and their index (default reports)")
     r.add_argument("--quiet", action="store_true", help="no progress on standard error")

@@ -4,17 +4,20 @@
 
 # %% ../nbs/12_report.ipynb #0b3e51f9
 from __future__ import annotations
-import html, json, math, os, sys, tempfile, time, warnings
+import datetime, html, math, os, re, sys, tempfile, time
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import quote
 import nbformat
-import numpy as np
+import numpy as np, pandas as pd
 from .config import Config, with_overrides
-from .data import DataError, check_ticker
+from .data import DataError, check_history, load_prices
+from .store import (INDEX, ReportSummary, config_key, data_digest, list_summaries, model_key, read_failures,
+                                 report_files, ticker_name, write_atomic)
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'FAILURES', 'ReportError', 'report_paths', 'write_atomic', 'template_path', 'run_notebook',
-           'notebook_html', 'build_report', 'read_failures', 'write_index']
+__all__ = ['TEMPLATE', 'ReportError', 'template_path', 'run_notebook', 'notebook_html', 'summarize', 'check_date', 'check_dates',
+           'check_out_dir', 'check_run', 'build_report', 'write_index']
 
 # %% ../nbs/12_report.ipynb #a940e9f7
 class ReportError(Exception):
@@ -23,50 +26,16 @@ class ReportError(Exception):
         super().__init__(message)
         self.notebook = notebook  # the executed notebook holding a traceback, when the failure is a bug
 
-def report_paths(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
-                 out_dir: str | Path = "reports",  # where the reports live
-                ) -> dict[str, Path]:
-    "The `html`, `ipynb`, `json` and `predictions` (out-of-sample, parquet) files of `ticker`'s report in `out_dir`."
-    stem = check_ticker(ticker)
-    return {**{kind: Path(out_dir) / f"{stem}.{kind}" for kind in ("html", "ipynb", "json")},
-            "predictions": Path(out_dir) / f"{stem}.predictions.parquet"}
-
-# %% ../nbs/12_report.ipynb #2f8eca15
-def write_atomic(path: Path,  # the file to (re)place
-                 data: str | bytes,  # its whole new content
-                ) -> Path:
-    "Write `data` to `path` through a temporary file and `os.replace`, so readers see the old or the new file, never a part."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f: f.write(data.encode() if isinstance(data, str) else data)
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # a published file is readable as any new file is, not private like mkstemp's
-        os.replace(tmp, path)
-    finally: Path(tmp).unlink(missing_ok=True)
-    return path
-
 # %% ../nbs/12_report.ipynb #72fbca26
 TEMPLATE = "backtest.ipynb"
 
 def template_path() -> Path:
-    "The papermill template `backtest.ipynb` in the nbs/ of the lstm_forecast checkout, or a `ReportError`."
-    from nbdev.config import get_config
-    import lstm_forecast
-    here = Path.cwd().resolve()
-    roots, looked = dict.fromkeys([Path(lstm_forecast.__file__).resolve().parents[1], here, *here.parents]), []
-    for root in roots:
-        if not (root / "settings.ini").exists(): continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # nbdev's notes on settings.ini are not the user's business
-            cfg = get_config(path=root)
-        if cfg.get("lib_name") != "lstm_forecast": continue
-        path = Path(cfg.nbs_path) / TEMPLATE
-        if path.exists(): return path
-        looked.append(str(path))
-    raise ReportError(f"The report template {TEMPLATE} was not found ({'not at ' + ', '.join(looked) if looked else 'no lstm_forecast checkout around'}):"
-                      " build reports from a clone of the lstm_forecast repository installed with `pip install -e .` (or `make install`).")
+    "The papermill template shipped in the package, `lstm_forecast/templates/backtest.ipynb`, or a `ReportError`."
+    path = Path(str(files("lstm_forecast") / "templates" / TEMPLATE))
+    if not path.is_file():
+        raise ReportError(f"The report template '{path}' is missing from the installed package: install lstm_forecast again"
+                          " (in a checkout, run `make export` first).")
+    return path
 
 # %% ../nbs/12_report.ipynb #ea9ac28b
 _INPUT_ERRORS = ("DataError", "DownloadError", "ValueError", "ReportError")
@@ -98,60 +67,115 @@ def notebook_html(nb: nbformat.NotebookNode,  # an executed notebook
     body, _ = exporter.from_notebook_node(nb, resources=dict(metadata=dict(name=title)))
     return body
 
+# %% ../nbs/12_report.ipynb #2b439477
+def summarize(bt,  # `backtest.run_backtest(prices, cfg)`
+              prices: pd.DataFrame,  # the prices it ran on, from `load_prices` (attrs: ticker, source)
+              cfg: Config,  # the run's config
+              generated_at,  # when the run started, a UTC time
+             ) -> ReportSummary:
+    "The `store.ReportSummary` of a backtest."
+    s, lstm, zero, period = bt.strategy, bt.skill.loc["lstm"], bt.versus.loc["zero"], bt.returns.index
+    net, hold = s.loc["strategy (net)"], s.loc["buy and hold"]
+    return ReportSummary(
+        ticker=ticker_name(prices.attrs["ticker"]), source=str(prices.attrs["source"]),
+        start=f"{period[0]:%Y-%m-%d}", end=f"{period[-1]:%Y-%m-%d}", rows=len(prices),
+        last_data_date=f"{prices.index[-1]:%Y-%m-%d}", data_digest=data_digest(prices),
+        config=cfg.to_dict(), config_key=config_key(cfg), model_key=model_key(cfg), seed=cfg.seed,
+        strategy_sharpe=net.sharpe, buy_hold_sharpe=hold.sharpe, strategy_max_drawdown=net.max_drawdown,
+        hit_rate=lstm.hit_rate, r2_oos=lstm.r2_oos, dm_p=zero.dm_p,
+        beat_zero=bool(zero.better and zero.dm_p < 0.05),  # lower MSE than the zero forecast, and DM p < 0.05
+        beat_buy_hold=bool(net.sharpe > hold.sharpe), generated_at=pd.Timestamp(generated_at).isoformat())
+
+# %% ../nbs/12_report.ipynb #eb954d20
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+def check_date(value,  # "YYYY-MM-DD", a date, or None
+               what: str = "start",  # which date it is, for the message
+              ) -> str | None:
+    "`value` as `YYYY-MM-DD` (None stays None), or a `ValueError` when it is not a day from 1900 to 2100."
+    if value is None: return None
+    text = f"{value:%Y-%m-%d}" if isinstance(value, datetime.date) else str(value).strip()
+    try: day = pd.Timestamp(text) if _DAY.fullmatch(text) else None
+    except ValueError: day = None
+    if day is None or not 1900 <= day.year <= 2100:
+        raise ValueError(f"The {what} date {value!r} is not a date from 1900 to 2100: write it as YYYY-MM-DD, such as 2016-01-01.")
+    return text
+
+def check_dates(start=None,  # first date loaded, or None
+                end=None,  # last date loaded, or None
+               ) -> tuple[str | None, str | None]:
+    "`(start, end)` as `YYYY-MM-DD`, or a `ValueError` when one is not a date or the start is not before the end."
+    start, end = check_date(start, "start"), check_date(end, "end")
+    if start and end and start >= end:
+        raise ValueError(f"The start date {start} is not before the end date {end}: give a start before the end.")
+    return start, end
+
+# %% ../nbs/12_report.ipynb #bfe05a18
+def check_out_dir(out_dir: str | Path,  # where the reports go
+                 ) -> Path:
+    "`out_dir`, created when missing, once a file could be written in it; else a `ValueError` saying why not."
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"The output folder '{out}' is a file: name a folder (it is created when missing).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".lstm_forecast_probe_")
+        os.close(fd); os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"The output folder '{out}' cannot be written ({e.strerror or type(e).__name__}): choose a folder you can write to.") from None
+    return out
+
+def check_run(overrides: dict | None = None,  # dotted config overrides, e.g. {"model.epochs": 2, "seed": 7}
+              start=None,  # first date loaded, or None
+              end=None,  # last date loaded, or None
+              out_dir: str | Path = "reports",  # where the reports go
+             ) -> tuple[Config, str | None, str | None, Path]:
+    "`(config, start, end, out_dir)` of a run once they are sound; else a `ValueError` naming the first problem."
+    cfg = with_overrides(Config(), overrides)
+    start, end = check_dates(start, end)
+    return cfg, start, end, check_out_dir(out_dir)
+
 # %% ../nbs/12_report.ipynb #b39f03cc
 def _say(progress, msg):
     if progress: print(msg, file=sys.stderr, flush=True)
 
 def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sample
-                 out_dir: str | Path = "reports",  # where <TICKER>.html, .ipynb and .json go
-                 start=None,  # first date loaded, e.g. "2016-01-01"; None: the whole history
+                 out_dir: str | Path = "reports",  # where the report's files go (`store.report_files`)
+                 start=None,  # first date loaded, "YYYY-MM-DD"; None: the whole history
                  end=None,  # last date loaded, inclusive; None: up to the last day there is
                  source: str = "auto",  # price source, as for `load_prices`
                  csv: str | Path | None = None,  # a CSV of prices to use instead (then the source is csv)
-                 seed: int = 42,  # the run's seed
-                 overrides: dict | None = None,  # dotted config overrides, e.g. {"model.epochs": 2}
+                 overrides: dict | None = None,  # dotted config overrides, e.g. {"model.epochs": 2, "seed": 7}
                  progress: bool = True,  # stage lines and papermill's progress bar on standard error
                 ) -> Path:
     "Run the backtest notebook for `ticker` and publish it as `out_dir/<TICKER>.html`; the path of the HTML."
     try:
-        paths = report_paths(ticker, out_dir)
-        with_overrides(Config(), {**(overrides or {}), "seed": seed})  # a bad key fails here, before a kernel starts
+        ticker = ticker_name(ticker)
+        cfg, start, end, out_dir = check_run(overrides, start, end, out_dir)  # all before a kernel starts
+        check_history(load_prices(ticker, start=start, end=end, source=source, csv=csv), cfg, ticker)
     except (DataError, ValueError) as e: raise ReportError(str(e)) from None
-    ticker, template, t0 = paths["html"].stem, template_path(), time.time()
+    files, template, t0 = report_files(ticker, out_dir), template_path(), time.time()
     with tempfile.TemporaryDirectory(prefix="lstm_forecast_report_") as tmp:
-        tmp = Path(tmp)
-        params = dict(ticker=ticker, start=None if start is None else str(start), end=None if end is None else str(end),
-                      source=source, csv=None if csv is None else str(Path(csv).resolve()), seed=int(seed),
-                      overrides=dict(overrides or {}), summary_path=str(tmp / "summary.json"))
+        made = report_files(ticker, tmp)  # the template writes the summary and the predictions here
+        params = dict(ticker=ticker, start=start, end=end, source=source, csv=None if csv is None else str(Path(csv).resolve()),
+                      overrides=dict(overrides or {}), report_dir=str(tmp))
         _say(progress, f"{ticker}: running {template.name} with papermill")
-        try: nb = run_notebook(template, tmp / paths["ipynb"].name, params, cwd=tmp, progress=progress)
+        try: nb = run_notebook(template, made.notebook, params, cwd=tmp, progress=progress)
         except ReportError as e:
             if e.notebook is None: raise
-            failed = paths["ipynb"].with_suffix(".failed.ipynb")  # kept for its traceback, beside (never over) the good report
-            write_atomic(failed, e.notebook.read_bytes())
-            raise ReportError(str(e).replace(str(e.notebook), str(failed)), notebook=failed) from None
-        if not (tmp / "summary.json").exists():
-            raise ReportError(f"The notebook {template.name} wrote no summary for {ticker!r}: it must write summary_path.")
+            write_atomic(files.failed_notebook, e.notebook.read_bytes())  # kept for its traceback, beside (never over) the good report
+            raise ReportError(str(e).replace(str(e.notebook), str(files.failed_notebook)), notebook=files.failed_notebook) from None
+        if not made.summary.exists():
+            raise ReportError(f"The notebook {template.name} wrote no summary for {ticker!r}: it must write report_files(ticker, report_dir).summary.")
         _say(progress, f"{ticker}: rendering HTML")
         page = notebook_html(nb, f"{ticker} backtest report")
-        write_atomic(paths["html"], page)
-        write_atomic(paths["ipynb"], (tmp / paths["ipynb"].name).read_bytes())
-        preds = tmp / "summary.predictions.parquet"  # the template writes it beside the summary; the dashboard's band
-        if preds.exists(): write_atomic(paths["predictions"], preds.read_bytes())
-        write_atomic(paths["json"], (tmp / "summary.json").read_bytes())  # last: a summary means the rest is in place
-    paths["ipynb"].with_suffix(".failed.ipynb").unlink(missing_ok=True)
-    _say(progress, f"{ticker}: wrote {paths['html']} ({len(page.encode()) / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
-    return paths["html"]
-
-# %% ../nbs/12_report.ipynb #45987543
-FAILURES = "failures.json"
-
-def read_failures(out_dir: str | Path = "reports",  # the directory of the reports
-                 ) -> dict[str, dict]:
-    "The failures recorded in `out_dir/failures.json`: `{ticker: {'reason': sentence, 'at': ISO time}}`, empty when none."
-    try: d = json.loads((Path(out_dir) / FAILURES).read_text())
-    except (OSError, ValueError): return {}
-    return {str(k): v for k, v in d.items() if isinstance(v, dict)} if isinstance(d, dict) else {}
+        write_atomic(files.html, page)
+        write_atomic(files.notebook, made.notebook.read_bytes())
+        if made.predictions.exists(): write_atomic(files.predictions, made.predictions.read_bytes())
+        write_atomic(files.summary, made.summary.read_bytes())  # last: a summary means the rest is in place
+    files.failed_notebook.unlink(missing_ok=True)
+    _say(progress, f"{ticker}: wrote {files.html} ({len(page.encode()) / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
+    return files.html
 
 # %% ../nbs/12_report.ipynb #a0bdb77c
 def _finite(x) -> float | None:
@@ -166,13 +190,13 @@ def _spread(xs: list) -> list[str]:
     q = np.percentile(xs, [0, 25, 50, 75, 100])
     return [str(len(xs)), f"{q[2]:.2f}", f"{q[1]:.2f} to {q[3]:.2f}", f"{q[0]:.2f} to {q[4]:.2f}"]
 
-def _across(summaries: list[dict]) -> str:
+def _across(summaries: list[ReportSummary]) -> str:
     "The cross-ticker view of `summaries`: how often the LSTM beat the baselines, and the spread of Sharpe ratios."
-    n, count = len(summaries), lambda k: sum(s.get(k) is True for s in summaries)
-    diff = [(_finite(s.get("strategy_sharpe")) - _finite(s.get("buy_hold_sharpe"))) for s in summaries
-            if _finite(s.get("strategy_sharpe")) is not None and _finite(s.get("buy_hold_sharpe")) is not None]
-    rows = [("strategy, after costs", [s.get("strategy_sharpe") for s in summaries]),
-            ("buy and hold", [s.get("buy_hold_sharpe") for s in summaries]), ("strategy minus buy and hold", diff)]
+    n, count = len(summaries), lambda k: sum(getattr(s, k) is True for s in summaries)
+    diff = [s.strategy_sharpe - s.buy_hold_sharpe for s in summaries
+            if s.strategy_sharpe is not None and s.buy_hold_sharpe is not None]
+    rows = [("strategy, after costs", [s.strategy_sharpe for s in summaries]),
+            ("buy and hold", [s.buy_hold_sharpe for s in summaries]), ("strategy minus buy and hold", diff)]
     table = ('<table><thead><tr><th>Sharpe ratio</th><th>tickers</th><th>median</th><th>middle half (IQR)</th>'
              '<th>min to max</th></tr></thead><tbody>\n'
              + "\n".join(f'<tr><th scope="row">{name}</th>' + "".join(f"<td>{c}</td>" for c in _spread(xs)) + "</tr>"
@@ -215,17 +239,16 @@ document.querySelectorAll("table.sortable").forEach(t => t.querySelectorAll("the
 }));
 </script>"""
 
-def _row(name: str, s: dict) -> str:
-    "One table row of the index for the report file `name` with summary `s`."
+def _row(s: ReportSummary) -> str:
+    "One table row of the index: the report of `s.ticker`, linked, with its numbers."
     e = lambda x: html.escape(str(x))
     mark = lambda ok: f'<span class="{"yes" if ok else "no"}">{"yes" if ok else "no"}</span>'
-    when = str(s.get("generated_at", "")).replace("T", " ")[:16]
-    cells = [f'<a href="{quote(name)}">{e(s.get("ticker", name))}</a>',
-             f'{e(s.get("start", "?"))} to {e(s.get("end", "?"))}',
-             _num(s.get("strategy_sharpe"), ".2f"), _num(s.get("buy_hold_sharpe"), ".2f"), mark(s.get("beat_buy_hold")),
-             _num(s.get("strategy_max_drawdown"), ".1%"), _num(s.get("hit_rate"), ".1%"),
-             _num(s.get("r2_oos"), ".4f"), _num(s.get("dm_p"), ".3f"), mark(s.get("beat_zero")),
-             f'{e(when)} UTC', f'<code>{e(s.get("config_digest", ""))}</code>']
+    when = s.generated_at.replace("T", " ")[:16]
+    cells = [f'<a href="{quote(report_files(s.ticker).html.name)}">{e(s.ticker)}</a>', f'{e(s.start)} to {e(s.end)}',
+             _num(s.strategy_sharpe, ".2f"), _num(s.buy_hold_sharpe, ".2f"), mark(s.beat_buy_hold),
+             _num(s.strategy_max_drawdown, ".1%"), _num(s.hit_rate, ".1%"),
+             _num(s.r2_oos, ".4f"), _num(s.dm_p, ".3f"), mark(s.beat_zero),
+             f'{e(when)} UTC', f'<code>{e(s.config_key)}</code>']
     return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 10) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
 
 def _failures(failed: dict) -> str:
@@ -238,24 +261,18 @@ def _failures(failed: dict) -> str:
             " above, is kept as it was.</p>\n<table class=\"sortable\"><thead><tr><th>ticker</th><th>why</th><th>when</th>"
             "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n")
 
-def write_index(out_dir: str | Path = "reports",  # the directory of the reports
+def write_index(out_dir: str | Path = "reports",  # the folder of the reports
                ) -> Path:
-    "Rewrite `out_dir/index.html` from the JSON summaries beside the reports and `failures.json`: a view across tickers, a row per report linking to it, the failures."
-    out_dir, found = Path(out_dir), []
-    for js in sorted(Path(out_dir).glob("*.json")):
-        if js.name == FAILURES: continue
-        page = js.with_suffix(".html")
-        try: s = json.loads(js.read_text())
-        except (OSError, ValueError): continue
-        if isinstance(s, dict) and "ticker" in s and page.exists(): found.append((page.name, s))
+    "Rewrite `out_dir/index.html` from the report summaries and the failures: a view across tickers, a row per report linking to it, the failures."
+    out_dir, found = Path(out_dir), list_summaries(out_dir)
     head = ["ticker", "out-of-sample period", "Sharpe: strategy", "Sharpe: buy and hold", "beats buy and hold",
-            "max drawdown", "hit rate", "R² (oos)", "DM p", "beats zero (p < 0.05)", "generated", "config"]
-    table = (_across([s for _, s in found]) + "<h2>Reports</h2>\n<table class=\"sortable\"><thead><tr>"
+            "max drawdown", "hit rate", "R² (oos)", "DM p", "beats zero (p < 0.05)", "generated", "config key"]
+    table = (_across(found) + "<h2>Reports</h2>\n<table class=\"sortable\"><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>\n"
-             + "\n".join(_row(name, s) for name, s in found) + "\n</tbody></table>") if found else \
+             + "\n".join(map(_row, found)) + "\n</tbody></table>") if found else \
             "<p>No reports yet: run <code>lstm-forecast report TICKER</code>.</p>"
     failed = _failures(read_failures(out_dir))
     doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>lstm_forecast reports</title>'
            f"<style>{_STYLE}</style></head>\n<body><h1>lstm_forecast research reports</h1>\n<p>{html.escape(_EXPLAIN)}</p>\n"
            f"{table}\n{failed}{_SORT if found or failed else ''}\n</body></html>\n")
-    return write_atomic(out_dir / "index.html", doc)
+    return write_atomic(out_dir / INDEX, doc)

@@ -4,18 +4,18 @@
 
 # %% ../nbs/13_universe.ipynb #4022d5b2
 from __future__ import annotations
-import contextlib, hashlib, importlib.util, json, os, sys, time, uuid
+import contextlib, importlib.util, os, sys, time, uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
-from .config import Config, with_overrides
-from .data import DataError, check_history, check_ticker, load_prices
-from .report import FAILURES, ReportError, build_report, read_failures, report_paths, write_atomic, write_index
+from .config import Config
+from .data import DataError, check_history, load_prices
+from .report import ReportError, build_report, check_run, write_index
+from .store import config_key, data_digest, read_summary, report_files, ticker_name, update_failures
 
 # %% auto #0
-__all__ = ['TASK_OVERRIDES', 'TASK_THREAD_ENV', 'read_universe', 'task_overrides', 'data_digest', 'why_rebuild', 'report_task',
-           'record_failures', 'dask_client', 'dashboard', 'run_universe']
+__all__ = ['TASK_OVERRIDES', 'TASK_THREAD_ENV', 'read_universe', 'task_overrides', 'why_rebuild', 'report_task', 'record_outcome',
+           'dask_client', 'dashboard', 'run_universe']
 
 # %% ../nbs/13_universe.ipynb #da153d45
 def read_universe(path: str | Path,  # a text file: one ticker per line, `#` comments
@@ -28,8 +28,8 @@ def read_universe(path: str | Path,  # a text file: one ticker per line, `#` com
     for n, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
         if not text: continue
-        try: out.append(check_ticker(text))
-        except DataError as e: raise DataError(f"The universe file '{path}', line {n}: {e}") from None
+        try: out.append(ticker_name(text))
+        except ValueError as e: raise DataError(f"The universe file '{path}', line {n}: {e}") from None
     if not out: raise DataError(f"The universe file '{path}' lists no ticker: write one ticker per line, such as MSFT.")
     return list(dict.fromkeys(out))
 
@@ -47,74 +47,57 @@ def task_overrides(overrides: dict | None = None,  # the run's dotted config ove
     return {**(overrides or {}), **TASK_OVERRIDES}
 
 # %% ../nbs/13_universe.ipynb #7c0b4ce6
-def data_digest(prices: pd.DataFrame,  # prices as `load_prices` returns them
-               ) -> str:
-    "SHA-256 of `prices` as CSV: the `data_sha256` of a report's summary."
-    return hashlib.sha256(prices.to_csv().encode()).hexdigest()
-
-def _result_digest(cfg: Config) -> str:
-    "The digest of `cfg` without where its folds run."
-    return with_overrides(cfg, {"walk_forward.workers": 1}).digest()
-
 def why_rebuild(ticker: str,  # Yahoo symbol
-                out_dir: str | Path,  # the directory of the reports
+                out_dir: str | Path,  # the folder of the reports
                 prices: pd.DataFrame,  # the prices the report would be built from now
                 cfg: Config,  # the config it would be built with (seed included)
                ) -> str | None:
     "None when `ticker`'s report in `out_dir` is current for `prices` and `cfg`, else why it must be built."
-    paths = report_paths(ticker, out_dir)
-    if not (paths["html"].exists() and paths["json"].exists()): return "no report yet"
-    try:
-        s = json.loads(paths["json"].read_text())
-        built_with = _result_digest(Config.from_dict(s["config"]))
-    except (OSError, ValueError, KeyError, TypeError): return "its summary is unreadable or from an older version"
-    last, was = f"{prices.index[-1]:%Y-%m-%d}", s.get("last_data_date")
-    if was != last: return f"new data: the prices end {last}, the report's ended {was}"
-    if s.get("data_sha256") != data_digest(prices): return f"the prices changed (same last day, {last})"
-    if built_with != _result_digest(cfg): return "the config changed"
+    if not report_files(ticker, out_dir).html.exists(): return "no report yet"
+    try: s = read_summary(ticker, out_dir)
+    except ValueError: return "its summary is unreadable or from an older version"
+    if s is None: return "no report yet"
+    last = f"{prices.index[-1]:%Y-%m-%d}"
+    if s.last_data_date != last: return f"new data: the prices end {last}, the report's ended {s.last_data_date}"
+    if s.data_digest != data_digest(prices): return f"the prices changed (same last day, {last})"
+    if s.config_key != config_key(cfg): return "the config changed"
     return None
 
 # %% ../nbs/13_universe.ipynb #d11135ab
 def report_task(ticker: str,  # Yahoo symbol
-                out_dir: str | Path = "reports",  # where the reports live (a shared directory for a remote cluster)
-                start=None,  # first date loaded; None: the whole history
+                out_dir: str | Path = "reports",  # where the reports live (a shared folder for a remote cluster)
+                start=None,  # first date loaded, "YYYY-MM-DD"; None: the whole history
                 end=None,  # last date loaded, inclusive; None: up to the last day there is
                 source: str = "auto",  # price source, as for `load_prices`
-                seed: int = 42,  # the run's seed
-                overrides: dict | None = None,  # dotted config overrides, used as given
+                overrides: dict | None = None,  # dotted config overrides (the seed too), used as given
                 force: bool = False,  # build even when the report is current
                ) -> dict:
     "Build `ticker`'s report unless it is current: `{ticker, status ('built', 'current' or 'failed'), seconds, reason, path}`."
     t0, out = time.perf_counter(), dict(ticker=str(ticker), status="failed", seconds=0.0, reason="", path=None)
     try:
-        ticker = out["ticker"] = check_ticker(ticker)
-        cfg = with_overrides(Config(), {**(overrides or {}), "seed": seed})
+        ticker = out["ticker"] = ticker_name(ticker)
+        cfg, start, end, out_dir = check_run(overrides, start, end, out_dir)
         prices = check_history(load_prices(ticker, start=start, end=end, source=source), cfg, ticker)
         why = "forced" if force else why_rebuild(ticker, out_dir, prices, cfg)
         if why is None:
-            out.update(status="current", path=str(report_paths(ticker, out_dir)["html"]),
-                       reason=f"current: prices to {prices.index[-1]:%Y-%m-%d}, config {cfg.digest()}")
+            out.update(status="current", path=str(report_files(ticker, out_dir).html),
+                       reason=f"current: prices to {prices.index[-1]:%Y-%m-%d}, config {config_key(cfg)}")
         else:
             os.environ.update(TASK_THREAD_ENV)  # inherited by the report's kernel; this worker process runs one task at a time
             os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-            path = build_report(ticker, out_dir, start=start, end=end, source=source, seed=seed, overrides=overrides, progress=False)
+            path = build_report(ticker, out_dir, start=start, end=end, source=source, overrides=overrides, progress=False)
             out.update(status="built", path=str(path), reason=why)
     except (ReportError, DataError, ValueError) as e: out["reason"] = str(e)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
 # %% ../nbs/13_universe.ipynb #c1861e7f
-def record_failures(out_dir: str | Path,  # the directory of the reports
-                    results: list[dict],  # outcomes of `report_task`
-                   ) -> dict[str, dict]:
-    "Update `out_dir/failures.json` with `results`: failures added, tickers that built or were current removed."
-    failed = read_failures(out_dir)
-    at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    for r in results:
-        if r["status"] == "failed": failed[r["ticker"]] = dict(reason=r["reason"], at=at)
-        else: failed.pop(r["ticker"], None)
-    write_atomic(Path(out_dir) / FAILURES, json.dumps(failed, indent=1, sort_keys=True))
-    return failed
+def record_outcome(out_dir: str | Path,  # the folder of the reports
+                   r: dict,  # an outcome of `report_task`
+                  ) -> dict[str, dict]:
+    "Record `r` in `out_dir/failures.json`: its failure added, or the ticker's earlier failure cleared; the updated record."
+    if r["status"] == "failed": return update_failures(out_dir, {r["ticker"]: r["reason"]})
+    return update_failures(out_dir, succeeded=[r["ticker"]])
 
 # %% ../nbs/13_universe.ipynb #78614195
 @contextmanager
@@ -134,7 +117,8 @@ def dask_client(scheduler: str | None = None,  # address of a running Dask sched
         return
     n = int(os.cpu_count() or 1) if workers is None else int(workers)
     if n < 1: raise ValueError(f"--workers {n}: a local cluster needs at least one worker.")
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client: yield client
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client: yield client
 
 def dashboard(client) -> str:
     "Where the Dask dashboard of `client` is, or why there is none."
@@ -156,8 +140,7 @@ def run_universe(tickers: list[str],  # Yahoo symbols, e.g. from `read_universe`
                  start=None,  # first date loaded; None: the whole history
                  end=None,  # last date loaded, inclusive; None: up to the last day there is
                  source: str = "auto",  # price source, as for `load_prices`
-                 seed: int = 42,  # the run's seed
-                 overrides: dict | None = None,  # dotted config overrides (each task also gets `TASK_OVERRIDES`)
+                 overrides: dict | None = None,  # dotted config overrides, the seed too (each task also gets `TASK_OVERRIDES`)
                  force: bool = False,  # rebuild reports that are current too
                  scheduler: str | None = None,  # a running Dask scheduler, "tcp://HOST:PORT"; None: a LocalCluster
                  workers: int | None = None,  # worker processes of the LocalCluster; None: one per CPU core
@@ -166,19 +149,18 @@ def run_universe(tickers: list[str],  # Yahoo symbols, e.g. from `read_universe`
                 ) -> pd.DataFrame:
     "Every ticker's report built on Dask (or skipped when current): a row per ticker with status, seconds, reason, path."
     from distributed import as_completed
-    tickers = list(dict.fromkeys(str(t).strip().upper() for t in tickers))
+    tickers = list(dict.fromkeys(map(ticker_name, tickers)))
     if not tickers: raise ValueError("No tickers to run: name some, or give a universe file.")
     overrides = task_overrides(overrides)
-    with_overrides(Config(), {**overrides, "seed": seed})  # a bad key fails here, before a cluster starts
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _, start, end, out_dir = check_run(overrides, start, end, out_dir)  # a bad value fails here, before a cluster starts
+    out_dir = out_dir.resolve()
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
     results = {}
     with (contextlib.nullcontext(client) if client is not None else dask_client(scheduler, workers)) as c:
         say(dashboard(c))
         say(f"{len(tickers)} tickers on {len(c.nthreads())} Dask workers: reports in {out_dir}")
         run = uuid.uuid4().hex[:8]
-        futures = {c.submit(report_task, t, str(out_dir), start, end, source, seed, overrides, force,
+        futures = {c.submit(report_task, t, str(out_dir), start, end, source, overrides, force,
                             key=f"report-{t}-{run}"): t for t in tickers}
         for i, fut in enumerate(as_completed(futures), 1):
             try: r = fut.result()
@@ -187,6 +169,6 @@ def run_universe(tickers: list[str],  # Yahoo symbols, e.g. from `read_universe`
                          reason=f"The Dask task failed ({type(e).__name__}: {str(e)[:200]}): see the worker's log, then run the ticker again.")
             results[r["ticker"]] = r
             say(_line(i, len(tickers), r))
-            record_failures(out_dir, [r])
+            record_outcome(out_dir, r)
             write_index(out_dir)
     return pd.DataFrame([results[t] for t in tickers]).set_index("ticker")

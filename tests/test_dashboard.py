@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 from lstm_forecast.report import run_notebook, template_path
-from conftest import ARTIFACTS, CACHE_VAR, CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT
-from conftest import FAST_SERIAL as FAST
+from lstm_forecast.store import read_summary, report_files
 
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT
+from conftest import FAST_SERIAL as FAST
 VOILA = Path(sys.executable).with_name("voila")
 LONG = 180_000  # ms: a kernel start and the notebook's imports take 10-20 s on a busy 2-core machine
 
@@ -37,8 +38,8 @@ def reports(tmp_path_factory):
     "A reports directory holding a fast walk-forward report summary of ^GSPC and its out-of-sample predictions."
     out, work = tmp_path_factory.mktemp("reports"), tmp_path_factory.mktemp("run")
     run_notebook(template_path(), work / "backtest.ipynb", dict(ticker="^GSPC", start="2016-01-01", overrides=FAST,
-                 summary_path=str(out / "^GSPC.json")), cwd=work, progress=False)
-    assert (out / "^GSPC.predictions.parquet").exists()
+                 report_dir=str(out)), cwd=work, progress=False)
+    assert report_files("^GSPC", out).predictions.exists() and read_summary("^GSPC", out).model_key
     return out
 
 
@@ -46,7 +47,7 @@ def reports(tmp_path_factory):
 def server(reports, tmp_path_factory):
     "The dashboard served by voila on a free port; yields its URL and stops it afterwards."
     port, log = free_port(), tmp_path_factory.mktemp("voila") / "voila.log"
-    env = {**os.environ, **OFFLINE, CACHE_VAR: str(tmp_path_factory.mktemp("cache")),
+    env = {**os.environ, **OFFLINE, "LSTM_FORECAST_CACHE": str(tmp_path_factory.mktemp("cache")),
            "LSTM_FORECAST_REPORTS": str(reports), "LSTM_FORECAST_OVERRIDES": json.dumps(FAST)}
     with open(log, "w") as f:
         proc = subprocess.Popen(make_dashboard_args(port), cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,

@@ -1,30 +1,40 @@
-"End-to-end checks of the research report: papermill, nbconvert, the CLI and a headless browser; the lessons live in nbs/12_report.ipynb."
-import json, os, re, shutil, subprocess, time
+"End-to-end checks of the research report: papermill, nbconvert, the CLI, the checks before a kernel, an installed copy and a headless browser; the lessons live in nbs/12_report.ipynb."
+import json, os, re, shutil, subprocess, sys, sysconfig, time
+from pathlib import Path
 from types import SimpleNamespace
 
-import nbformat, pandas as pd, pytest
-from lstm_forecast.config import Config
+import nbformat, pytest
+from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import DataError, check_history, load_prices
-from lstm_forecast.report import ReportError, build_report, report_paths
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CLI, OFFLINE
+from lstm_forecast.report import ReportError, build_report
+from lstm_forecast.store import read_predictions, read_summary, report_files
 
-FAST_ARGS = ["--start", "2016-01-01", "--set", "model.epochs=2"]  # 3 years of the sample: 4 folds of 2 epochs
-SUMMARY_KEYS = {"ticker", "source", "start", "end", "rows", "data_sha256", "last_data_date", "config", "config_digest", "seed",
-                "strategy_sharpe", "buy_hold_sharpe", "strategy_max_drawdown", "hit_rate", "r2_oos", "dm_p", "beat_zero",
-                "beat_buy_hold", "generated_at"}
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CLI, OFFLINE, ROOT
+FAST = ["--start", "2016-01-01", "--set", "model.epochs=2"]  # 3 years of the sample: 4 folds of 2 epochs
+PUBLISHED = ("html", "notebook", "summary", "predictions")  # the files of a good report (`store.ReportFiles`)
 
 
 @pytest.fixture(scope="module")
-def run(module_cache, tmp_path_factory):
+def cache(tmp_path_factory):
+    "One empty price cache for the module, never the user's."
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("cache")
+    mp.setenv("LSTM_FORECAST_CACHE", str(path))
+    yield path
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def run(cache, tmp_path_factory):
     "`lstm-forecast report ^GSPC NOSUCH` with a fast config, offline, run once: ^GSPC succeeds, NOSUCH fails."
     out = tmp_path_factory.mktemp("reports")
     t0 = time.perf_counter()
-    res = subprocess.run([str(CLI), "report", "^GSPC", "NOSUCH", *FAST_ARGS, "--out", str(out)], capture_output=True, text=True,
-                         env={**os.environ, **OFFLINE}, timeout=900)
+    res = subprocess.run([str(CLI), "report", "^GSPC", "NOSUCH", *FAST, "--set", "seed=7", "--out", str(out)], capture_output=True,
+                         text=True, env={**os.environ, **OFFLINE}, timeout=900)
     seconds = time.perf_counter() - t0
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "fast_report.txt").write_text(f"wall time {seconds:.1f} s\n--- stdout\n{res.stdout}\n--- stderr\n{res.stderr}")
-    return SimpleNamespace(out=out, res=res, seconds=seconds, paths=report_paths("^GSPC", out))
+    return SimpleNamespace(out=out, res=res, seconds=seconds, files=report_files("^GSPC", out))
 
 
 def _plotly_figures(nb) -> int:
@@ -38,13 +48,13 @@ def test_cli_builds_the_good_ticker_and_reports_the_bad_one(run):
     assert len(errors) == 2 and errors[0].startswith("error: NOSUCH: Could not download 'NOSUCH' from Yahoo Finance"), errors
     assert errors[1] == "error: 1 of 2 reports failed: NOSUCH"
     assert "Traceback" not in run.res.stderr
-    assert f"report: {run.paths['html'].resolve()}" in run.res.stdout.splitlines()
-    assert not report_paths("NOSUCH", run.out)["html"].exists()
+    assert f"report: {run.files.html.resolve()}" in run.res.stdout.splitlines()
+    assert not report_files("NOSUCH", run.out).html.exists()
 
 
 def test_report_has_outputs_no_code_and_the_verdict(run):
-    page = run.paths["html"].read_text()
-    nb = nbformat.read(run.paths["ipynb"], as_version=4)
+    page = run.files.html.read_text()
+    nb = nbformat.read(run.files.notebook, as_version=4)
     cells = re.findall(r'<div class="(jp-Cell jp-CodeCell[^"]*)"', page)
     assert len(cells) == sum(c.cell_type == "code" for c in nb.cells) and all("jp-mod-noInput" in c for c in cells)
     assert not re.search(r'class="[^"]*\bjp-(InputPrompt|OutputPrompt)\b', page)  # no prompts either
@@ -52,23 +62,26 @@ def test_report_has_outputs_no_code_and_the_verdict(run):
     assert code and not [l for l in code if l in page], "template code leaked into the HTML"
     assert "^GSPC" in page and "Equity curves" in page
     assert re.search(r"Out of sample the model (beat|did not beat|(&#39;|')s errors equal)", page), "the verdict is missing"
-    assert len(pd.read_parquet(run.paths["predictions"])) > 0  # the out-of-sample predictions, for the dashboard's band
-    s = json.loads(run.paths["json"].read_text())
-    assert SUMMARY_KEYS <= set(s), SUMMARY_KEYS - set(s)
-    assert (s["ticker"], s["source"], s["seed"], s["config"]["model"]["epochs"]) == ("^GSPC", "sample", 42, 2)
+    assert len(read_predictions(run.files.predictions)) > 0  # the out-of-sample predictions, for the dashboard's band
+    s = read_summary("^GSPC", run.out)  # a typed record of the current schema, or a ValueError
+    assert (s.ticker, s.source, s.config["model"]["epochs"]) == ("^GSPC", "sample", 2)
+    assert (s.seed, s.config["seed"]) == (7, 7)  # --set seed=7 is honoured
+    assert s.config == with_overrides(Config(), {"model.epochs": 2, "seed": 7}).to_dict()
+    assert re.search(r"<td>seed</td>\s*<td>7</td>", page), "the run table shows another seed"
 
 
 def test_index_lists_the_report(run):
     index = (run.out / "index.html").read_text()
-    s = json.loads(run.paths["json"].read_text())
+    s = read_summary("^GSPC", run.out)
     assert index.count("<tr><td>") == 1 and 'href="%5EGSPC.html"' in index
-    assert f"<td>{s['strategy_sharpe']:.2f}</td>" in index and f"<td>{s['dm_p']:.3f}</td>" in index
+    assert f"<td>{s.strategy_sharpe:.2f}</td>" in index and f"<td>{s.dm_p:.3f}</td>" in index
+    assert f"<code>{s.config_key}</code>" in index
     assert "out of sample" in index and "after trading costs" in index and index.count("<script") == 1 and "<script src" not in index
 
 
 def test_report_renders_offline_in_a_browser(run):
     from playwright.sync_api import sync_playwright
-    figures = _plotly_figures(nbformat.read(run.paths["ipynb"], as_version=4))
+    figures = _plotly_figures(nbformat.read(run.files.notebook, as_version=4))
     assert figures > 0
     blocked, errors = [], []
     def route(r):
@@ -81,7 +94,7 @@ def test_report_renders_offline_in_a_browser(run):
             page = browser.new_page(viewport=dict(width=1280, height=900))
             page.route("**/*", route)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(run.paths["html"].resolve().as_uri(), wait_until="load")
+            page.goto(run.files.html.resolve().as_uri(), wait_until="load")
             page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {figures}", timeout=30_000)
             drawn = page.locator(".js-plotly-plot").count()
             page.screenshot(path=str(ARTIFACTS / "report_GSPC.png"), full_page=True)
@@ -96,11 +109,13 @@ def test_report_renders_offline_in_a_browser(run):
     assert links == 1
 
 
-def test_failed_report_leaves_the_good_one_untouched(run, cache, offline, tmp_path):
+def test_failed_report_leaves_the_good_one_untouched(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_FORECAST_CACHE", str(tmp_path / "empty-cache"))
+    for k, v in OFFLINE.items(): monkeypatch.setenv(k, v)
     out = tmp_path / "reports"
-    good = report_paths("NOSUCH", out)
+    good = report_files("NOSUCH", out)
     out.mkdir()
-    for kind, path in good.items(): shutil.copyfile(run.paths[kind], path)  # a good report of NOSUCH from an earlier run
+    for kind in PUBLISHED: shutil.copyfile(getattr(run.files, kind), getattr(good, kind))  # a good report of NOSUCH from an earlier run
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(ReportError) as e: build_report("NOSUCH", out, progress=False)
     msg = str(e.value)
@@ -109,10 +124,89 @@ def test_failed_report_leaves_the_good_one_untouched(run, cache, offline, tmp_pa
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # byte-identical, and no temporary file left
 
 
-def test_too_short_history_fails_with_the_data_errors_sentence(module_cache, tmp_path):
+def test_too_short_history_fails_with_the_data_errors_sentence(cache, tmp_path):
     prices = load_prices("^GSPC", start="2018-06-01")
     with pytest.raises(DataError) as expected: check_history(prices, Config(), "^GSPC")
     with pytest.raises(ReportError) as e: build_report("^GSPC", tmp_path, start="2018-06-01", progress=False)
     assert str(e.value) == str(expected.value)
     assert "has 147 daily rows but the config needs at least 598" in str(e.value)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- checks before a kernel: bad input ends in one sentence, exit status 2, no kernel, nothing touched
+
+PROBE = "LSTM_FORECAST_TEST_MODULES"  # where the command below writes the kernel machinery it imported
+CLI_PROBED = ("import json, os, sys\nfrom lstm_forecast.cli import main\nrc = main(sys.argv[1:])\n"
+              "kernel = sorted(m for m in sys.modules if m.split('.')[0] in ('papermill', 'nbclient', 'jupyter_client'))\n"
+              "open(os.environ['" + PROBE + "'], 'w').write(json.dumps(kernel))\nsys.exit(rc)")  # `lstm-forecast`, telling on itself
+
+BAD = {  # what is wrong: (arguments after `report ^GSPC`, a part of the one sentence); {good} is a folder holding a good report
+    "walk_forward.step=0": (["--set", "walk_forward.step=0"], "walk_forward.step"),
+    "model.epochs=0": (["--set", "model.epochs=0"], "model.epochs"),
+    "walk_forward.test=0": (["--set", "walk_forward.test=0"], "walk_forward.test"),
+    "model.device=tpu": (["--set", "model.device=tpu"], "model.device"),
+    "forecast.horizon=31": (["--set", "forecast.horizon=31"], "forecast.horizon"),
+    "unknown key": (["--set", "model.epoch=2"], "model.epoch"),
+    "end before start": (["--start", "2024-01-01", "--end", "2020-01-01"], "is not before the end date 2020-01-01"),
+    "start -1": (["--start", "-1"], "The start date '-1' is not a date"),
+    "two seeds": (["--seed", "8", "--set", "seed=7"], "--seed 8 and --set seed=7 disagree"),
+    "out is a file": (["--out", "{good}/^GSPC.html"], "is a file"),
+    "out under a file": (["--out", "{good}/^GSPC.html/sub"], "cannot be written"),
+    "out unwritable": (["--out", "/proc"], "cannot be written"),  # a folder not even root can write in
+}
+CONFIG_ROWS = [k for k in BAD if "=" in k]  # the config itself refuses these
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_fails_before_the_kernel(case, run, tmp_path):
+    args, says = BAD[case]
+    if case in CONFIG_ROWS:  # refused by the config itself: were it not, this command would start a kernel that never ends
+        with pytest.raises(ValueError, match=re.escape(says)): with_overrides(Config(), dict([args[1].split("=", 1)]))
+    good = tmp_path / "good"
+    good.mkdir()
+    for kind in PUBLISHED: shutil.copyfile(getattr(run.files, kind), getattr(report_files("^GSPC", good), kind))
+    before = snapshot(good)
+    args = [a.format(good=good) for a in args]
+    probe = tmp_path / "modules.json"
+    res = subprocess.run([sys.executable, "-c", CLI_PROBED, "report", "^GSPC", *args, *([] if "--out" in args else ["--out", str(good)])],
+                         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **OFFLINE, PROBE: str(probe)}, timeout=120)
+    lines = res.stderr.splitlines()
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
+    assert json.loads(probe.read_text()) == []  # neither papermill nor a kernel client was imported: no kernel started
+    assert res.stdout == "" and snapshot(good) == before  # the good report untouched, no index or failures written
+
+
+# --- installable like a library: the template is package data
+
+def test_installed_copy_builds_a_report(tmp_path):
+    "`pip install .` (not editable) into a fresh virtual environment, then `lstm-forecast report` run from another folder."
+    src, venv, work = tmp_path / "src", tmp_path / "venv", tmp_path / "work"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", ".sync", "reports", "artifacts", "build", "dist",
+                                                             "*.egg-info", "__pycache__", "_docs", "_proc", ".*_cache"))
+    work.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True,
+                               text=True, check=True).stdout.strip())
+    # the libraries (and pip) come from this environment's site-packages, read as a plain path: its .pth hooks, such as
+    # the editable install's finder of the checkout, never run there
+    (site / "shared_libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(OFFLINE, LSTM_FORECAST_CACHE=str(tmp_path / "cache"), PATH=f"{venv / 'bin'}:{env.get('PATH', '')}",
+               JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"))  # the shared libraries' data files: nbconvert's templates
+    pip = subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--ignore-installed", str(src)],
+                         capture_output=True, text=True, cwd=work, env=env, timeout=600)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    shutil.rmtree(src)  # nothing may be read from the checkout it was installed from
+    where = subprocess.run([py, "-c", "import lstm_forecast, lstm_forecast.report as r; print(lstm_forecast.__file__); print(r.template_path())"],
+                           capture_output=True, text=True, cwd=work, env=env, check=True).stdout.split()
+    assert all(Path(w).is_relative_to(site) for w in where), where  # the installed copy, its template inside it
+    res = subprocess.run([str(venv / "bin" / "lstm-forecast"), "report", "^GSPC", "--start", "2016-01-01", "--set", "model.epochs=1",
+                          "--out", "out", "--quiet"], capture_output=True, text=True, cwd=work, env=env, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (work / "out" / "^GSPC.html").stat().st_size > 100_000 and read_summary("^GSPC", work / "out").config["model"]["epochs"] == 1

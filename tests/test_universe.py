@@ -1,14 +1,15 @@
 "Universe runs on Dask end to end: real tickers, a two-worker LocalCluster, a bad ticker, skips and --force; the lessons live in nbs/13_universe.ipynb."
-import contextlib, io, json, os, subprocess, time, uuid
+import contextlib, io, os, subprocess, time, uuid
 from pathlib import Path
 from types import SimpleNamespace
 
-import psutil, pytest
-from lstm_forecast.report import report_paths
-from lstm_forecast.universe import read_failures, run_universe
-from conftest import CACHE_VAR, CLI, OFFLINE, import_stock
-from conftest import FAST_TREND as FAST
+import pandas as pd, psutil, pytest
+from lstm_forecast.data import import_csv
+from lstm_forecast.store import read_failures, read_summary, report_files
+from lstm_forecast.universe import run_universe
 
+from conftest import CLI, OFFLINE, STOCKS
+from conftest import FAST_TREND as FAST
 GOOD, BAD = ["AAPL", "MSFT"], "KO"  # two years each; KO gets 100 days, too few for one fold
 MARK = "LSTM_FORECAST_TEST_UNIVERSE"  # every process a run starts (workers, kernels) inherits it: strays are found by it
 
@@ -33,12 +34,13 @@ def no_strays(value: str, wait: float = 10.0) -> list[psutil.Process]:
 
 
 def mtimes(out: Path) -> dict[str, int]:
-    return {t: report_paths(t, out)["html"].stat().st_mtime_ns for t in GOOD}
+    return {t: report_files(t, out).html.stat().st_mtime_ns for t in GOOD}
 
 
 def file_mtimes(out: Path) -> dict[str, int]:
-    "The modification time of every file of the good tickers' reports (html, notebook, summary, predictions)."
-    return {p.name: p.stat().st_mtime_ns for t in GOOD for p in report_paths(t, out).values()}
+    "Every file of the good tickers' reports (html, notebook, summary, predictions) and its mtime."
+    return {str(p): p.stat().st_mtime_ns for t in GOOD for k in ("html", "notebook", "summary", "predictions")
+            if (p := getattr(report_files(t, out), k)).exists()}
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +49,12 @@ def runs(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     cache, out = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("reports")
     mark = uuid.uuid4().hex
-    mp.setenv(CACHE_VAR, str(cache)); mp.setenv(MARK, mark)
+    mp.setenv("LSTM_FORECAST_CACHE", str(cache)); mp.setenv(MARK, mark)
     for k, v in OFFLINE.items(): mp.setenv(k, v)
-    for t in [*GOOD, BAD]: import_stock(t, 100 if t == BAD else 504, cache)
+    for t in [*GOOD, BAD]:
+        csv = cache / f"{t}.csv"
+        pd.read_csv(STOCKS / f"{t}.csv").iloc[-(100 if t == BAD else 504):].to_csv(csv, index=False)
+        import_csv(csv, t)
     universe = cache / "universe.txt"
     universe.write_text(f"# the test universe\n{GOOD[0]}\n{GOOD[1]}  # Microsoft\n\n{BAD}\n")
     from distributed import Client, LocalCluster
@@ -82,8 +87,8 @@ def runs(tmp_path_factory):
 def test_two_reports_and_one_recorded_failure(runs):
     res = runs.first
     assert list(res.index) == [*GOOD, BAD] and list(res.status) == ["built", "built", "failed"], res
-    for t in GOOD: assert all(p.exists() for p in report_paths(t, runs.out).values())
-    assert not report_paths(BAD, runs.out)["html"].exists()
+    for t in GOOD: assert all(getattr(report_files(t, runs.out), k).exists() for k in ("html", "notebook", "summary", "predictions"))
+    assert not report_files(BAD, runs.out).html.exists()
     sentence = res.loc[BAD, "reason"]
     assert sentence.startswith("'KO' has 100 daily rows but the config needs at least 271") and sentence.count(". ") == 0
     assert read_failures(runs.out)[BAD]["reason"] == sentence
@@ -100,7 +105,7 @@ def test_progress_lines(runs):
 
 def test_index_shows_the_cross_ticker_view_and_the_failure(runs):
     index = runs.first_index
-    beat = sum(json.loads(report_paths(t, runs.out)["json"].read_text())["beat_zero"] for t in GOOD)
+    beat = sum(read_summary(t, runs.out).beat_zero for t in GOOD)
     assert "Across 2 tickers" in index and f"beat the zero-return forecast on <b>{beat} of 2</b>" in index
     assert "strategy minus buy and hold" in index and index.count("<tr><td>") == 2
     assert f'<th scope="row">{BAD}</th>' in index and "has 100 daily rows" in index
@@ -111,7 +116,7 @@ def test_rerun_skips_current_reports(runs):
     res = runs.second
     assert list(res.status) == ["current", "current", "failed"], res
     assert res.loc["AAPL", "reason"].startswith("current: prices to ")
-    assert runs.second_mtimes == runs.first_mtimes
+    assert runs.second_mtimes == runs.first_mtimes  # nothing rebuilt
     assert runs.second_files == runs.first_files  # nothing of a current report is written again
     lines = runs.second_log.splitlines()
     for t in GOOD: assert len([l for l in lines if f" {t} skipped, its report is current: prices to " in l]) == 1, lines
@@ -121,7 +126,7 @@ def test_rerun_skips_current_reports(runs):
 def test_cli_force_rebuilds(runs):
     assert runs.cli.returncode == 2, runs.cli.stderr
     out = runs.cli.stdout.splitlines()
-    assert sorted(l for l in out if l.startswith("report: ")) == sorted(f"report: {report_paths(t, runs.out)['html'].resolve()}" for t in GOOD)
+    assert sorted(l for l in out if l.startswith("report: ")) == sorted(f"report: {report_files(t, runs.out).html.resolve()}" for t in GOOD)
     err = runs.cli.stderr
     assert err.count(" done in ") == 2 and f"{BAD} failed: 'KO' has 100 daily rows" in err and "Traceback" not in err
     assert err.rstrip().endswith(f"error: 1 of 3 reports failed: {BAD}")
