@@ -4,7 +4,8 @@
 
 # %% ../nbs/12_report.ipynb #0b3e51f9
 from __future__ import annotations
-import datetime, html, math, os, re, sys, tempfile, time
+import datetime, html, logging, math, os, re, shutil, signal, subprocess, sys, tempfile, threading, time, uuid
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import quote
@@ -16,8 +17,8 @@ from .store import (INDEX, ReportSummary, config_key, data_digest, list_summarie
                                  report_files, ticker_name, write_atomic)
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'ReportError', 'template_path', 'run_notebook', 'notebook_html', 'summarize', 'check_date', 'check_dates',
-           'check_out_dir', 'check_run', 'build_report', 'write_index']
+__all__ = ['TEMPLATE', 'RUN_VAR', 'ReportError', 'template_path', 'run_notebook', 'notebook_html', 'supervised_tempdir',
+           'summarize', 'check_date', 'check_dates', 'check_out_dir', 'check_run', 'build_report', 'write_index']
 
 # %% ../nbs/12_report.ipynb #a940e9f7
 class ReportError(Exception):
@@ -66,6 +67,73 @@ def notebook_html(nb: nbformat.NotebookNode,  # an executed notebook
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources=dict(metadata=dict(name=title)))
     return body
+
+# %% ../nbs/12_report.ipynb #7b2e9d4c
+RUN_VAR = "LSTM_FORECAST_RUN"
+
+_REAPER = r"""import os, shutil, sys, time
+import psutil
+run, folder, var = sys.argv[1:4]
+spare = {os.getpid(), os.getppid()}
+while os.read(0, 65536): pass  # blocks until the run ends or its process dies: then the pipe has no writer left
+
+def marked():
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid not in spare and p.environ().get(var) == run: found.append(p)
+        except psutil.Error: pass  # gone, a zombie, or another user's
+    return found
+
+def alive(p):
+    try: return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error: return False
+
+def stop(procs, how, seconds):
+    for p in procs:
+        try: getattr(p, how)()
+        except psutil.Error: pass
+    end = time.monotonic() + seconds
+    while any(map(alive, procs)) and time.monotonic() < end: time.sleep(0.05)
+    return [p for p in procs if alive(p)]
+
+for _ in range(3):  # a dying process may have started another
+    procs = marked()
+    if not procs: break
+    stop(stop(procs, "terminate", 3), "kill", 3)
+shutil.rmtree(folder, ignore_errors=True)
+"""
+
+def _exit_on_signal(signum, frame):
+    logging.getLogger("asyncio").disabled = True  # the notebook cell left running is no error to print a traceback of
+    if signum == signal.SIGINT: raise KeyboardInterrupt
+    raise SystemExit(128 + signum)  # the shell's exit code of a process killed by `signum`
+
+@contextmanager
+def supervised_tempdir(prefix: str = "lstm_forecast_report_",  # the folder's name starts so
+                      ):
+    "A new temporary folder for a run; when the run ends, fails, is signalled or its process is killed, every process started inside is stopped and the folder removed."
+    folder, run = Path(tempfile.mkdtemp(prefix=prefix)), uuid.uuid4().hex
+    try: reaper = subprocess.Popen([sys.executable, "-I", "-c", _REAPER, run, str(folder), RUN_VAR], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, start_new_session=True)
+    except BaseException: shutil.rmtree(folder, ignore_errors=True); raise
+    env, tmpdir, handlers = {k: os.environ.get(k) for k in (RUN_VAR, "TMPDIR")}, tempfile.tempdir, {}
+    if threading.current_thread() is threading.main_thread():
+        for s, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL),
+                           (getattr(signal, "SIGHUP", None), signal.SIG_DFL)):
+            if s is not None and signal.getsignal(s) == default: handlers[s] = signal.signal(s, _exit_on_signal)
+    os.environ.update({RUN_VAR: run, "TMPDIR": str(folder)}); tempfile.tempdir = str(folder)  # inherited by the kernel and its workers
+    try: yield folder
+    finally:
+        for k, v in env.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+        tempfile.tempdir = tmpdir
+        for s, h in handlers.items(): signal.signal(s, h)
+        reaper.stdin.close()  # the reaper stops what is left and removes the folder
+        try: reaper.wait(timeout=30)
+        except subprocess.TimeoutExpired: pass
+        shutil.rmtree(folder, ignore_errors=True)
 
 # %% ../nbs/12_report.ipynb #2b439477
 def summarize(bt,  # `backtest.run_backtest(prices, cfg)`
@@ -155,7 +223,7 @@ def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sa
         check_history(load_prices(ticker, start=start, end=end, source=source, csv=csv), cfg, ticker)
     except (DataError, ValueError) as e: raise ReportError(str(e)) from None
     files, template, t0 = report_files(ticker, out_dir), template_path(), time.time()
-    with tempfile.TemporaryDirectory(prefix="lstm_forecast_report_") as tmp:
+    with supervised_tempdir(prefix="lstm_forecast_report_") as tmp:  # its processes stopped and the folder removed, however the run ends
         made = report_files(ticker, tmp)  # the template writes the summary and the predictions here
         params = dict(ticker=ticker, start=start, end=end, source=source, csv=None if csv is None else str(Path(csv).resolve()),
                       overrides=dict(overrides or {}), report_dir=str(tmp))
