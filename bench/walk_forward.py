@@ -7,7 +7,6 @@ that both paths give the same predictions bit for bit.
 import argparse, os, resource, sys, time
 from pathlib import Path
 import numpy as np, torch
-from joblib.externals.loky import get_reusable_executor
 from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import read_price_csv
 from lstm_forecast.walk_forward import walk_forward
@@ -31,7 +30,6 @@ def main():
         wf = walk_forward(prices, with_overrides(base, {"walk_forward.workers": workers}), progress=False)
         runs[name] = (time.perf_counter() - t0, wf)
         print(f"{name:>32}: {runs[name][0]:7.1f} s  ({len(wf.folds)} folds, fold median {wf.folds.seconds.median():.2f} s)", flush=True)
-    get_reusable_executor().shutdown(wait=True)  # so the workers' peak memory is counted below
     (t_seq, seq), (t_par, par) = runs.values()
     same = seq.predictions.equals(par.predictions)
     kb = lambda who: resource.getrusage(who).ru_maxrss / 1024

@@ -4,17 +4,17 @@
 
 # %% ../nbs/08_backtest.ipynb #ac45514b
 from __future__ import annotations
+import dataclasses
 from dataclasses import dataclass
-import pandas as pd
-from .config import Config
+import numpy as np, pandas as pd
+from .config import Config, PortfolioConfig
 from .features import log_returns
 from .walk_forward import WalkForward, walk_forward
 from .portfolio import fold_gate_thresholds, size_positions, strategy_returns, buy_and_hold
-from .metrics import (strategy_metrics, skill_table, versus_baselines, verdict_text, ic_by_fold,
-                                   ablation, BASELINE_NAMES)
+from .metrics import strategy_metrics, skill_table, versus_baselines, ic_by_fold
 
 # %% auto #0
-__all__ = ['Backtest', 'evaluate', 'run_backtest']
+__all__ = ['BASELINE_NAMES', 'Backtest', 'with_verdicts', 'verdict_text', 'ablation', 'evaluate', 'run_backtest']
 
 # %% ../nbs/08_backtest.ipynb #16e90265
 @dataclass
@@ -29,6 +29,60 @@ class Backtest:
     ic_folds: pd.DataFrame  # IC and rank IC per fold
     ablation: pd.DataFrame  # net metrics with sizing stages switched off
     verdict: str  # the findings in plain sentences, computed from the numbers
+
+# %% ../nbs/08_backtest.ipynb #5d4ee3c7
+BASELINE_NAMES = dict(zero="the zero-return forecast", hist_mean="the historical-mean forecast",
+                      ridge="a ridge regression on the same features", ar1="an AR(1) model of the returns")
+
+def _fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+def _verdict(better: bool, p: float, level: float = 0.05) -> str:
+    if np.isnan(p): return "no different (identical errors)"
+    word = "better" if better else "worse"
+    return f"{word}, significant at {level * 100:g} % ({_fmt_p(p)})" if p < level else f"{word}, not significant ({_fmt_p(p)})"
+
+def with_verdicts(table: pd.DataFrame,  # the output of `metrics.versus_baselines`
+                 ) -> pd.DataFrame:
+    "The table with a short `verdict` per baseline: better or worse, significant at 5 % or not."
+    return table.assign(verdict=[_verdict(r.better, r.dm_p) for r in table.itertuples()])
+
+def verdict_text(table: pd.DataFrame,  # the output of `metrics.versus_baselines`
+                 baseline: str | None = "zero",  # one baseline, or None for a sentence per baseline
+                ) -> str:
+    "A plain sentence on whether the model beat a baseline out of sample, and how significantly."
+    if baseline is None: return " ".join(verdict_text(table, b) for b in table.index)
+    row, what = table.loc[baseline], BASELINE_NAMES.get(baseline, f"the {baseline} forecast")
+    mse = f"MSE {row.mse_model:.3g} vs {row.mse_baseline:.3g}"
+    if np.isnan(row.dm_p): return f"Out of sample the model's errors equal those of {what}."
+    if not row.better: return f"Out of sample the model did not beat {what} ({mse}): DM {_fmt_p(row.dm_p)}."
+    if row.dm_p < 0.05: return f"Out of sample the model beat {what} ({mse}), significantly: DM {_fmt_p(row.dm_p)}."
+    return f"Out of sample the model beat {what} ({mse}), but not significantly: DM {_fmt_p(row.dm_p)}."
+
+# %% ../nbs/08_backtest.ipynb #a87e02f4
+def ablation(pred: pd.Series,  # out-of-sample predictions
+             returns: pd.Series,  # daily log returns log(C[t]/C[t-1]), for realized vol
+             target: pd.Series,  # next-day log return per day
+             p_unfavourable: pd.Series | None,  # lagged regime probability
+             fold: pd.Series,  # fold id per prediction day
+             train_preds: dict,  # fold id -> in-sample training-window predictions
+             cfg: PortfolioConfig,  # the sizing with every stage as configured
+             regime_threshold: float,  # `RegimeConfig.threshold`
+            ) -> pd.DataFrame:
+    "Net strategy metrics with all stages, each stage switched off in turn, no stages, and buy-and-hold."
+    off = lambda **kw: dataclasses.replace(cfg, **kw)
+    variants = {"all stages": cfg, "no smoothing": off(use_smoothing=False), "no gate": off(use_gate=False),
+                "no vol target": off(use_vol_target=False), "no regime": off(use_regime=False),
+                "no stages": off(use_smoothing=False, use_gate=False, use_vol_target=False, use_regime=False)}
+    rows = {}
+    for name, c in variants.items():
+        thr = fold_gate_thresholds(fold, train_preds, c) if c.use_gate else None
+        pos = size_positions(pred, returns, p_unfavourable if c.use_regime else None, thr, c, regime_threshold).position
+        s = strategy_returns(pos, target, c.cost_bps)
+        rows[name] = strategy_metrics(s.net, s.position, s.cost)
+    bh = buy_and_hold(target.reindex(pred.index), cfg.cost_bps)
+    rows["buy and hold"] = strategy_metrics(bh.net, bh.position, bh.cost)
+    return pd.DataFrame(rows).T
 
 # %% ../nbs/08_backtest.ipynb #e8855fc1
 def evaluate(wf: WalkForward,  # from `walk_forward`
@@ -45,14 +99,13 @@ def evaluate(wf: WalkForward,  # from `walk_forward`
     strategy = pd.DataFrame({"strategy (net)": strategy_metrics(rets.net, rets.position, rets.cost),
                              "strategy (gross)": strategy_metrics(rets.gross, rets.position),
                              "buy and hold": strategy_metrics(rets.buy_hold, pd.Series(1.0, index=rets.index))}).T
-    baselines = p[list(BASELINE_NAMES)]
-    versus = versus_baselines(p.target, p.pred, baselines)
+    versus = with_verdicts(versus_baselines(p.target, p.pred, p[wf.baselines]))
     sr, bh = strategy.loc["strategy (net)", "sharpe"], strategy.loc["buy and hold", "sharpe"]
     verdict = (verdict_text(versus, None) + f" After costs the strategy's Sharpe ratio was {sr:.2f} against "
                f"{bh:.2f} for buy-and-hold over the same {len(rets)} days"
                + (", so it did better." if sr > bh else ", so it did not beat buy-and-hold."))
     return Backtest(wf=wf, sizing=sizing, returns=rets, strategy=strategy,
-                    skill=skill_table(p.target, {"lstm": p.pred, **{k: p[k] for k in BASELINE_NAMES}}),
+                    skill=skill_table(p.target, {"lstm": p.pred, **{k: p[k] for k in wf.baselines}}),
                     versus=versus, ic_folds=ic_by_fold(p.target, p.pred, p.fold),
                     ablation=ablation(p.pred, daily, p.target, p.p_unfavourable, p.fold, wf.train_pred, pc,
                                       cfg.regime.threshold),

@@ -4,19 +4,20 @@
 
 # %% ../nbs/09_forecast.ipynb #6b3a30c6
 from __future__ import annotations
-import hashlib, re, time, warnings
+import time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from sklearn.preprocessing import StandardScaler
-from .config import Config, FeatureConfig, WalkForwardConfig
-from .data import OHLCV, DataError, cache_dir
+from . import store
+from .config import Config, FeatureConfig
+from .data import OHLCV, DataError
 from .features import FEATURES, make_features
-from .model import AttnLSTM, make_sequences, train_model, predict, save_model, load_model
-from .walk_forward import WalkForward
+from .model import AttnLSTM, predict, save_model, load_model
+from .walk_forward import WalkForward, fit_window
 
 # %% auto #0
-__all__ = ['FinalModel', 'model_cache_path', 'fit_final', 'extend_prices', 'band_columns', 'error_quantiles', 'forecast']
+__all__ = ['FinalModel', 'fit_final', 'extend_prices', 'band_columns', 'error_quantiles', 'Errors', 'forecast', 'report_errors']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -25,62 +26,39 @@ class FinalModel:
     model: AttnLSTM  # trained, in eval mode, on the CPU
     scaler: StandardScaler  # fitted on the training window's features
     cfg: Config  # the config asked for (its forecast section sets the default horizon and the band levels)
-    ticker: str  # `prices.attrs["ticker"]`, or "unnamed"
+    ticker: str  # `prices.attrs["ticker"]` as `store.ticker_name` spells it, or "UNNAMED"
     last_date: pd.Timestamp  # the last day of the prices: the forecast starts on the next business day
     train_window: tuple  # (first, last) date of the training rows
-    data_digest: str  # hash of the prices the model and its forecast depend on
+    data_digest: str  # `store.data_digest` of the prices the model and its forecast depend on
     losses: list  # training loss per epoch
     path: Path | None  # its cache file; None when not cached
     source: str  # "trained" or "cache"
     seconds: float  # time it took to train or to load
 
-def _train_final(prices: pd.DataFrame, cfg: Config, progress):
-    "(model, scaler, (first, last) training date, losses) for the last training window of `prices`."
-    feats = make_features(prices, cfg.features)
-    n, L, w = int(feats["target"].notna().sum()), cfg.model.seq_len, cfg.walk_forward.train
-    if n < w:
-        raise DataError(f"{n} days of features with a known target are fewer than the {w} training days of "
-                        "walk_forward.train: load a longer history or shorten walk_forward.train.")
-    win = feats.iloc[n - w:n]
-    scaler = StandardScaler().fit(win[FEATURES].to_numpy())
-    seq = make_sequences(scaler.transform(win[FEATURES].to_numpy()).astype(np.float32), L)  # seq[i] ends at row i + L - 1
-    ends = np.arange(L - 1, w - 1)  # purged like run_fold: the window's last label is left out
-    y = win["target"].to_numpy(dtype=np.float32)
-    model, losses = train_model(seq[ends - L + 1], y[ends], cfg.model, seed=cfg.seed, progress=progress)
-    return model.cpu().eval(), scaler, (win.index[0], win.index[-1]), losses
-
 # %% ../nbs/09_forecast.ipynb #bf95d68a
-def _model_digest(cfg: Config) -> str:
-    "Digest of the config sections that shape the final model."
-    return Config(seed=cfg.seed, features=cfg.features, model=cfg.model,
-                  walk_forward=WalkForwardConfig(train=cfg.walk_forward.train)).digest()
-
-def _data_digest(prices: pd.DataFrame, cfg: Config) -> str:
-    "Digest of the dates, closes and volumes of the last rows the final model and its forecast depend on."
-    tail = prices.iloc[-(cfg.walk_forward.train + cfg.features.warmup + 1):]
-    h = hashlib.sha256(pd.DatetimeIndex(tail.index).as_unit("ns").asi8.tobytes())
-    for c in ("Close", "Volume"): h.update(tail[c].to_numpy(np.float64).tobytes())
-    return h.hexdigest()[:12]
+def _tail(prices: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    "The last rows the final model and its forecast depend on: the training window, the feature warm-up and the last day."
+    return prices[OHLCV].iloc[-(cfg.walk_forward.train + cfg.features.warmup + 1):]
 
 def _ticker(prices: pd.DataFrame) -> str:
-    return re.sub(r"[^A-Za-z0-9.^=\-]", "_", str(prices.attrs.get("ticker") or "unnamed"))
+    "`prices.attrs['ticker']` as a file name; 'UNNAMED' when there is none or it is not a ticker."
+    try: return store.ticker_name(prices.attrs.get("ticker") or "unnamed")
+    except ValueError: return "UNNAMED"
 
-def model_cache_path(prices: pd.DataFrame,  # daily OHLCV; `attrs["ticker"]` names the folder
-                     cfg: Config = Config(),
-                    ) -> Path:
-    "`<cache root>/models/<TICKER>/<last date>_<config digest>_<data digest>.pt`: the final model's cache file."
-    name = f"{prices.index[-1]:%Y-%m-%d}_{_model_digest(cfg)}_{_data_digest(prices, cfg)}.pt"
-    return cache_dir().parent / "models" / _ticker(prices) / name
+def _cache_path(prices: pd.DataFrame, cfg: Config) -> Path:
+    "The final model's cache file for `prices` and `cfg`."
+    return store.model_cache_path(_ticker(prices), prices.index[-1], cfg, store.data_digest(_tail(prices, cfg)))
 
 # %% ../nbs/09_forecast.ipynb #686e04bf
 def fit_final(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, ending on the forecast's origin
               cfg: Config = Config(),
               progress=True,  # passed to `train_model`: a line per epoch; False is silent
-              cache: bool = True,  # load from and save to `model_cache_path(prices, cfg)`
+              cache: bool = True,  # load from and save to the model cache (`store.model_cache_path`)
+              seed: int | None = None,  # None: `cfg.seed`; another seed (e.g. a fold's) is never cached
              ) -> FinalModel:
-    "The network trained on the most recent training window of `prices`, from the on-disk cache when it was trained before."
-    t0, ticker, digest = time.perf_counter(), _ticker(prices), _data_digest(prices, cfg)
-    path = model_cache_path(prices, cfg) if cache else None
+    "The network `fit_window` fits on the most recent training window of `prices`, from the cache when it was trained before."
+    t0, ticker, digest = time.perf_counter(), _ticker(prices), store.data_digest(_tail(prices, cfg))
+    path = _cache_path(prices, cfg) if cache and seed is None else None
     if path is not None and path.exists():
         try:
             model, meta = load_model(path)
@@ -92,18 +70,23 @@ def fit_final(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, ending on
                               path, "cache", time.perf_counter() - t0)
         except (ValueError, KeyError) as e:
             warnings.warn(f"The cached model is unusable, training it again: {e}", stacklevel=2)
-    model, scaler, window, losses = _train_final(prices, cfg, progress)
-    seconds = time.perf_counter() - t0
+    feats = make_features(prices, cfg.features)
+    n, w = int(feats["target"].notna().sum()), cfg.walk_forward.train
+    if n < w:
+        raise DataError(f"{n} days of features with a known target are fewer than the {w} training days of "
+                        "walk_forward.train: load a longer history or shorten walk_forward.train.")
+    fit = fit_window(feats, slice(n - w, n), cfg, cfg.seed if seed is None else seed, progress)  # a fold starting now
+    model, seconds = fit.model.cpu().eval(), time.perf_counter() - t0
     if path is not None:
-        extra = dict(ticker=ticker, last_date=f"{prices.index[-1]:%Y-%m-%d}", data_digest=digest, losses=losses)
-        try: save_model(path, model, scaler=scaler, feature_names=FEATURES, cfg=cfg, train_window=window, seed=cfg.seed, extra=extra)
+        extra = dict(ticker=ticker, last_date=f"{prices.index[-1]:%Y-%m-%d}", data_digest=digest, losses=fit.losses)
+        try: save_model(path, model, scaler=fit.scaler, feature_names=FEATURES, cfg=cfg, train_window=fit.dates, seed=fit.seed, extra=extra)
         except OSError as e: warnings.warn(f"Could not write the model cache '{path}' ({e}): set LSTM_FORECAST_CACHE to a writable directory.", stacklevel=2)
-    return FinalModel(model, scaler, cfg, ticker, prices.index[-1], window, digest, losses, path, "trained", seconds)
+    return FinalModel(model, fit.scaler, cfg, ticker, prices.index[-1], fit.dates, digest, fit.losses, path, "trained", seconds)
 
 # %% ../nbs/09_forecast.ipynb #b9e4bda3
 def extend_prices(prices: pd.DataFrame,  # real daily OHLCV, oldest first
                   closes: pd.Series,  # predicted closes on the business days after the last real one
-                  cfg: FeatureConfig = FeatureConfig(),  # its `volume_window` sets the Volume of predicted days
+                  cfg: FeatureConfig,  # its `volume_window` sets the Volume of predicted days
                  ) -> pd.DataFrame:
     "`prices` followed by a row per predicted close: Open = High = Low = Close, Volume = mean of the last `volume_window` real days."
     if not len(closes): return prices[OHLCV].copy()
@@ -140,7 +123,7 @@ def band_columns(levels) -> list[str]:
 
 def error_quantiles(wf_predictions: pd.DataFrame,  # `WalkForward.predictions`: `target` and `pred` per test day
                     horizon: int,  # largest h
-                    levels=(0.8, 0.95),  # central coverages
+                    levels,  # central coverages, e.g. (cfg.forecast.band_inner, cfg.forecast.band_outer)
                     min_count: int = 20,  # fewest h-day sums a quantile is taken from
                    ) -> pd.DataFrame:
     "Per h = 1..horizon: the number of h-day error sums and their central quantiles (cumulative log errors)."
@@ -161,6 +144,13 @@ def error_quantiles(wf_predictions: pd.DataFrame,  # `WalkForward.predictions`: 
     out.attrs["n_errors"] = len(err)
     return out
 
+# %% ../nbs/09_forecast.ipynb #ffb75003
+@dataclass
+class Errors:
+    "Out-of-sample predictions and the config of the walk-forward that made them: what a forecast band is made of."
+    predictions: pd.DataFrame  # per test day at least `target` and `pred` (e.g. `WalkForward.predictions`)
+    config: Config  # the walk-forward's config
+
 # %% ../nbs/09_forecast.ipynb #fc644c77
 def _check_horizon(horizon, cfg: Config):
     top = cfg.forecast.max_horizon
@@ -172,9 +162,14 @@ def _band(final: FinalModel, wf, horizon: int) -> tuple[pd.DataFrame | None, str
     fc = final.cfg.forecast
     if wf is None:
         return None, "no band: no walk-forward out-of-sample errors were given (pass wf=walk_forward(prices, cfg)); a band is never invented"
-    if isinstance(wf, WalkForward) and _model_digest(wf.config) != _model_digest(final.cfg):
-        warnings.warn("The walk-forward ran another model config than the final model: its errors describe another model.", stacklevel=3)
-    preds = wf.predictions if isinstance(wf, WalkForward) else wf
+    if not (hasattr(wf, "predictions") and hasattr(wf, "config")):
+        raise ValueError("wf must be a WalkForward or an Errors (predictions with the config that made them): "
+                         "a bare predictions frame does not say which model made it.")
+    if store.model_key(wf.config) != store.model_key(final.cfg):
+        who = final.ticker if final.ticker != "UNNAMED" else "TICKER"
+        return None, ("no band: the walk-forward ran another model configuration (seed, features, model or training window "
+                      f"differ); run `lstm-forecast report {who}` with this config to get one")
+    preds = wf.predictions
     if len(preds) and preds.index.max() > final.last_date:
         raise ValueError(f"The walk-forward's predictions run to {preds.index.max():%Y-%m-%d}, past the last price "
                          f"{final.last_date:%Y-%m-%d}: run walk_forward on the same prices as fit_final.")
@@ -190,13 +185,13 @@ def _band(final: FinalModel, wf, horizon: int) -> tuple[pd.DataFrame | None, str
 def forecast(final: FinalModel,  # from `fit_final` on these prices
              prices: pd.DataFrame,  # the prices `final` was fitted on
              horizon: int | None = None,  # business days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon
-             wf: WalkForward | pd.DataFrame | None = None,  # the walk-forward (or its predictions) whose errors make the band
+             wf: WalkForward | Errors | None = None,  # the walk-forward (or `Errors`) whose errors make the band
             ) -> pd.DataFrame:
-    "Deterministic price path for the next `horizon` business days, with returns and the empirical band (NaN without `wf`)."
+    "Deterministic price path for the next `horizon` business days, with returns and the empirical band (NaN without one)."
     cfg = final.cfg
     horizon = cfg.forecast.horizon if horizon is None else horizon
     _check_horizon(horizon, cfg)
-    if prices.index[-1] != final.last_date or _data_digest(prices, cfg) != final.data_digest:
+    if prices.index[-1] != final.last_date or store.data_digest(_tail(prices, cfg)) != final.data_digest:
         raise ValueError(f"These prices are not the ones the final model was fitted on (up to {final.last_date:%Y-%m-%d}): "
                          "call fit_final(prices, cfg) on them first.")
     r = _path(final, prices, horizon)
@@ -208,3 +203,25 @@ def forecast(final: FinalModel,  # from `fit_final` on these prices
         out[c] = price * np.exp(q[c].to_numpy()) if q is not None else np.nan
     out.attrs.update(ticker=final.ticker, origin=final.last_date, last_close=last, band_note=note)
     return out
+
+# %% ../nbs/09_forecast.ipynb #61d55a0e
+def report_errors(ticker: str,  # Yahoo symbol of the report
+                  out_dir: str | Path = "reports",  # the report folder
+                 ) -> tuple[Errors | None, str]:
+    "The out-of-sample predictions and config of `ticker`'s report in `out_dir`, or None and the sentence why there are none."
+    t, files = store.ticker_name(ticker), store.report_files(ticker, out_dir)
+    again = f"run `lstm-forecast report {t}` again"
+    try:
+        summary = store.read_summary(t, out_dir)
+        cfg = None if summary is None else Config.from_dict(summary.config)
+    except (ValueError, TypeError):
+        return None, f"no band: the report summary of {t} is unreadable or from another version; {again}"
+    if summary is None:
+        return None, f"no band: there is no report of {t} in '{out_dir}' to take out-of-sample errors from; run `lstm-forecast report {t}`"
+    if not files.predictions.exists():
+        return None, f"no band: the report of {t} has no stored out-of-sample predictions; {again}"
+    try: preds = store.read_predictions(files.predictions)
+    except Exception: preds = None  # any damage to the file: pyarrow has many error types
+    if preds is None or not {"target", "pred"} <= set(preds.columns):
+        return None, f"no band: the stored out-of-sample predictions of {t} are unreadable; {again}"
+    return Errors(preds, cfg), ""

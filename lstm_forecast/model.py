@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_model.ipynb #263d0b8b
 from __future__ import annotations
-import dataclasses, json, os, random, tempfile
+import dataclasses, json, random
 from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd, sklearn, torch
@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 import lstm_forecast
 from .config import Config, ModelConfig
+from .store import write_atomic
 
 # %% auto #0
 __all__ = ['FORMAT', 'AttnLSTM', 'set_seed', 'make_sequences', 'train_model', 'predict', 'save_model', 'load_model']
@@ -141,7 +142,6 @@ def save_model(path: str | Path,  # the .pt file to write (atomically)
                extra: dict | None = None,  # any JSON-able notes
               ) -> Path:
     "Write the model and everything needed to use it again to ONE file; returns its path."
-    path = Path(path)
     lstm = model.lstm
     meta = dict(format=FORMAT, arch=dict(n_features=lstm.input_size, hidden=lstm.hidden_size, layers=lstm.num_layers),
                 config_type=type(cfg).__name__, config=dataclasses.asdict(cfg),
@@ -149,16 +149,8 @@ def save_model(path: str | Path,  # the .pt file to write (atomically)
                 feature_names=list(feature_names), train_window=[pd.Timestamp(d).date().isoformat() for d in train_window],
                 seed=int(seed), versions=_versions(), extra=extra or {})
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"state_dict": state, "meta": json.dumps(meta)}, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
+    blob = {"state_dict": state, "meta": json.dumps(meta)}  # not JSON-able extras fail here, before any file is touched
+    return write_atomic(path, lambda f: torch.save(blob, f))
 
 # %% ../nbs/04_model.ipynb #2d7e45f8
 def _scaler(d: dict) -> StandardScaler:

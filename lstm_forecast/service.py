@@ -12,11 +12,11 @@ import numpy as np, pandas as pd
 from . import store
 from .config import Config, with_overrides
 from .data import DataError, SAMPLE_TICKER, load_prices
-from .forecast import FinalModel, band_columns, fit_final, forecast
+from .forecast import Errors, FinalModel, band_columns, fit_final, forecast, report_errors
 
 # %% auto #0
-__all__ = ['OVERRIDES_ENV', 'RECORD_FIELDS', 'env_config', 'TickerNotFound', 'load_ticker', 'Errors', 'band_errors',
-           'horizon_record', 'ForecastResult', 'check_horizon', 'forecast_ticker']
+__all__ = ['OVERRIDES_ENV', 'RECORD_FIELDS', 'env_config', 'TickerNotFound', 'load_ticker', 'band_errors', 'horizon_record',
+           'ForecastResult', 'check_horizon', 'forecast_ticker']
 
 # %% ../nbs/14_service.ipynb #424fe9a5
 OVERRIDES_ENV = "LSTM_FORECAST_OVERRIDES"
@@ -49,44 +49,23 @@ def load_ticker(ticker: str,  # Yahoo symbol; '^GSPC' is the bundled sample
         raise
 
 # %% ../nbs/14_service.ipynb #af787dec
-@dataclass(frozen=True)
-class Errors:
-    "A report's out-of-sample predictions and the config they were made with: what a forecast band is built from."
-    predictions: pd.DataFrame  # per test day: `pred` and `target`
-    config: Config  # the config of the report's walk-forward
-
-def _report_errors(ticker: str, out_dir: str | Path) -> tuple[Errors | None, str]:
-    "(the report's out-of-sample predictions and config, or None and the sentence saying why there is no band)."
-    # lead: replace by forecast.report_errors at merge
-    t, files = store.ticker_name(ticker), store.report_files(ticker, out_dir)
-    again = f"run `lstm-forecast report {t}` to build it again"
-    try: s = store.read_summary(t, out_dir)
-    except ValueError as e: return None, f"no band: {e}"
-    if s is None:
-        return None, (f"no band: there is no walk-forward report of {t} to take out-of-sample errors from;"
-                      f" run `lstm-forecast report {t}` with this config to get one")
-    if not files.predictions.exists(): return None, f"no band: the report of {t} has no stored out-of-sample predictions; {again}"
-    try: return Errors(store.read_predictions(files.predictions), Config.from_dict(s.config)), ""
-    except Exception as e: return None, f"no band: the report's predictions or config are unreadable ({type(e).__name__}); {again}"
-
 def band_errors(ticker: str,  # Yahoo symbol
                 out_dir: str | Path,  # the report folder
                 cfg: Config,  # the config of the forecast
                 last_date,  # the last day of the prices the forecast starts from
-               ) -> tuple[pd.DataFrame | None, str]:
-    "(the out-of-sample predictions whose errors make this forecast's band, or None and why there is no band)."
-    errors, why = _report_errors(ticker, out_dir)
+               ) -> tuple[Errors | None, str]:
+    "(the report's out-of-sample errors that make this forecast's band, or None and why there is no band)."
+    errors, why = report_errors(ticker, out_dir)
     if errors is None: return None, why
     t = store.ticker_name(ticker)
     if store.model_key(errors.config) != store.model_key(cfg):
-        return None, (f"no band: the report of {t} ran another model (model key {store.model_key(errors.config)}, this "
-                      f"forecast's is {store.model_key(cfg)}), whose errors describe that model; build the report with "
-                      "this forecast's config to get one")
+        return None, (f"no band: the report of {t} ran another model configuration (seed, features, model or training window "
+                      f"differ), whose errors describe that model; run `lstm-forecast report {t}` with this config to get one")
     p = errors.predictions
     if len(p) and p.index.max() > pd.Timestamp(last_date):
         return None, (f"no band: the report's predictions run to {p.index.max():%Y-%m-%d}, past the last price "
                       f"{pd.Timestamp(last_date):%Y-%m-%d}; load the newer prices first")
-    return p, ""
+    return errors, ""
 
 # %% ../nbs/14_service.ipynb #b6c3a63a
 RECORD_FIELDS = ("h", "n", "r2_vs_zero", "dm_p", "hit_rate", "cover80", "cover95", "beat_zero")
@@ -198,7 +177,7 @@ def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or importe
     prices = load_ticker(t, source)
     final = (fit or (lambda p, c: fit_final(p, c, progress=False)))(prices, cfg)
     preds, why = band_errors(t, out_dir, cfg, prices.index[-1])
-    fc = forecast(final, prices, horizon, wf=preds)  # lead: at merge pass the report's errors and let forecast decide
+    fc = forecast(final, prices, horizon, wf=preds)
     if why: fc.attrs["band_note"] = why
     try: summary = store.read_summary(t, out_dir)
     except ValueError: summary = None  # the band note already says the summary is unreadable

@@ -8,7 +8,7 @@ import pytest
 from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.features import FEATURES, make_features
 from lstm_forecast.model import make_sequences, predict
-from lstm_forecast.walk_forward import walk_forward
+from lstm_forecast.walk_forward import walk_forward, fold_seed, predict_rows
 from lstm_forecast.forecast import fit_final, forecast, extend_prices
 from conftest import CACHE_VAR, FAST_SERIAL, stock_csv, stock_prices
 
@@ -51,6 +51,17 @@ def test_final_model_trains_on_the_last_window_only(msft):
     feats = make_features(px, FAST.features)
     assert final.train_window == (feats.index[-201], feats.index[-2])
     assert final.last_date == px.index[-1]
+
+
+def test_final_model_of_a_fold_window_is_the_folds_model(msft):
+    "fit_final on the prices up to the last fold's first test day, with that fold's seed, predicts its test days bit for bit."
+    px, _, wf, _ = msft
+    k = wf.folds.index[-1]
+    final = fit_final(px.loc[:wf.folds.test_start[k]], FAST, progress=False, seed=fold_seed(FAST.seed, k))
+    assert final.train_window == (wf.folds.train_start[k], wf.folds.train_end[k]) and final.path is None
+    feats, days = make_features(px, FAST.features), wf.predictions.index[wf.predictions.fold == k]
+    pred, _ = predict_rows(final.model, final.scaler, feats, feats.index.get_indexer(days), FAST.model.seq_len)
+    np.testing.assert_array_equal(pred, wf.predictions.loc[days, "pred"].to_numpy())
 
 
 def test_msft_forecast(msft):

@@ -1,10 +1,14 @@
-"Checks of the portfolio and metrics modules on real prices and by simulation: what the notebooks cannot hold."
+"Checks of the portfolio, metrics and baseline forecasters on real prices and by simulation: what the notebooks cannot hold."
 import numpy as np, pandas as pd, pytest
 from statsmodels.tsa.ar_model import AutoReg
-from lstm_forecast.config import PortfolioConfig, RegimeConfig
-from lstm_forecast.metrics import baseline_predictions, dm_test, pt_test, skill_table, strategy_metrics, versus_baselines
+from lstm_forecast.backtest import with_verdicts
+from lstm_forecast.config import Config, PortfolioConfig, RegimeConfig
+from lstm_forecast.data import read_price_csv
+from lstm_forecast.features import make_features
+from lstm_forecast.metrics import dm_test, pt_test, skill_table, strategy_metrics, versus_baselines
 from lstm_forecast.portfolio import buy_and_hold, fold_gate_thresholds, size_positions, strategy_returns
-from conftest import stock_csv
+from lstm_forecast.walk_forward import FORECASTERS, make_folds
+from conftest import STOCKS as DATA, stock_csv
 
 
 @pytest.fixture(scope="module")
@@ -16,35 +20,41 @@ def msft():
     return px, ret, frame
 
 
+@pytest.fixture(scope="module")
+def folds():
+    "MSFT's features and the default config's folds over its whole history."
+    feats = make_features(read_price_csv(DATA / "MSFT.csv"), Config().features)
+    return feats, make_folds(int(feats.target.notna().sum()), Config().walk_forward)
+
+
 def test_buy_and_hold_compounds_to_the_price_ratio(msft):
     px, ret, frame = msft
     bh = buy_and_hold(frame.target, 0.0)
     assert strategy_metrics(bh.net).total_return == pytest.approx(px.Close.iloc[-1] / px.Close.loc[frame.index[0]] - 1, rel=1e-9)
 
 
-def test_ar1_baseline_is_statsmodels_one_step_ahead(msft):
-    "Over real folds, our AR(1) forecast equals statsmodels' own one-step prediction with the training params."
-    _, _, frame = msft
-    for start in range(0, 1500, 500):
-        tr, te = frame.iloc[start:start + 504], frame.iloc[start + 504:start + 567]
-        bp = baseline_predictions(tr, te, ["mom", "vol"], purge=1)
-        res = AutoReg(tr.target.iloc[:-1].to_numpy(), lags=1, trend="c").fit()
-        both = np.concatenate([tr.target.to_numpy(), te.target.to_numpy()])
+def test_ar1_baseline_is_statsmodels_one_step_ahead(folds):
+    "Over real folds, the AR(1) forecaster equals statsmodels' own one-step prediction with the training params."
+    feats, fs = folds
+    for f in fs[0:24:8]:
+        ar1 = FORECASTERS["ar1"](feats, f, Config(), 0)
+        tr = feats.target.iloc[f.train]
+        res = AutoReg(tr.iloc[:-1].to_numpy(), lags=1, trend="c").fit()  # the last label purged
+        both = feats.target.iloc[f.train.start:f.test.stop].to_numpy()
         one_step = res.apply(both, refit=False).predict()[len(tr):]  # forecast of row i from row i-1
-        np.testing.assert_allclose(bp.ar1.to_numpy(), one_step, rtol=1e-10)
+        np.testing.assert_allclose(ar1.to_numpy(), one_step, rtol=1e-10)
 
 
-def test_real_walk_of_baselines_is_honest(msft):
-    "Stacked per-fold baselines on real data: no baseline has a large, significant edge on daily returns."
-    _, ret, frame = msft
-    folds = [baseline_predictions(frame.iloc[s:s + 504], frame.iloc[s + 504:s + 567], ["mom", "vol"], purge=1)
-             for s in range(0, len(frame) - 567, 63)]
-    preds = pd.concat(folds)
-    y = frame.target.loc[preds.index]
+def test_real_walk_of_baselines_is_honest(folds):
+    "The baseline forecasters over every real fold: no baseline has a large, significant edge on daily returns."
+    feats, fs = folds
+    names = ["zero", "hist_mean", "ridge", "ar1"]
+    preds = pd.concat([pd.DataFrame({k: FORECASTERS[k](feats, f, Config(), 0) for k in names}) for f in fs])
+    y = feats.target.loc[preds.index]
     table = skill_table(y, {c: preds[c] for c in preds})
     assert table.loc["zero", "r2_oos"] == 0 and np.isnan(table.loc["zero", "dm_p"])
     assert (table.r2_oos.abs() < 0.05).all()  # daily returns are close to unpredictable
-    vb = versus_baselines(y, preds.ridge, preds[["zero", "hist_mean", "ar1"]])
+    vb = with_verdicts(versus_baselines(y, preds.ridge, preds[["zero", "hist_mean", "ar1"]]))
     assert vb.verdict.str.match(r"^(better|worse), (not significant|significant at 5 %)").all()
 
 

@@ -1,5 +1,7 @@
-"The whole pipeline never looks ahead: change the future, and no prediction or position of the past may move."
-import numpy as np, pandas as pd, pytest
+"""The whole pipeline never looks ahead: change the future, and no prediction or position of the past may move.
+And a walk-forward killed mid-run leaves no worker process behind."""
+import subprocess, sys, threading, time
+import numpy as np, pandas as pd, psutil, pytest
 from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import synthetic_prices, PRICES
 from lstm_forecast.walk_forward import walk_forward
@@ -53,3 +55,36 @@ def test_same_seed_same_run_different_seed_differs(case):
     pd.testing.assert_series_equal(sizing.position, sizing2.position, check_exact=True)
     other, _ = run(prices, with_overrides(cfg, seed=cfg.seed + 1))
     assert not np.array_equal(other.pred.to_numpy(), preds.pred.to_numpy())
+
+
+KILLED = r"""
+from lstm_forecast.config import Config, with_overrides
+from lstm_forecast.data import synthetic_prices
+from lstm_forecast.walk_forward import walk_forward
+cfg = with_overrides(Config(), {"model.epochs": 20, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200,
+                                "walk_forward.test": 20, "walk_forward.step": 20, "regime.method": "trend",
+                                "walk_forward.workers": 2})
+walk_forward(synthetic_prices(700, seed=1), cfg, progress=lambda line: print(line, flush=True))  # 24 folds
+"""
+
+def _alive(p: psutil.Process) -> bool:
+    try: return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess: return False
+
+def test_a_killed_walk_forward_leaves_no_process():
+    "SIGKILL a walk-forward while its two workers train: no worker (nor any other child) is alive 2 s later."
+    run = subprocess.Popen([sys.executable, "-c", KILLED], stdout=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(600, run.kill); watchdog.start()  # a hung run fails the test instead of hanging it
+    try:
+        line = run.stdout.readline()  # the first fold is done: the workers are busy with the next ones
+        assert line.startswith("fold 1/24:"), line
+        children = psutil.Process(run.pid).children(recursive=True)
+        workers = [p for p in children if "resource_tracker" not in " ".join(p.cmdline())]
+        assert len(workers) == 2, [p.cmdline() for p in children]  # besides them: multiprocessing's resource tracker
+        run.kill(); run.wait()
+        deadline = time.monotonic() + 2
+        while any(map(_alive, children)) and time.monotonic() < deadline: time.sleep(0.05)
+        assert not [p.cmdline() for p in children if _alive(p)]
+    finally:
+        watchdog.cancel()
+        if run.poll() is None: run.kill(); run.wait()
