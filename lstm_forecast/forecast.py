@@ -13,7 +13,7 @@ from . import store
 from .config import Config, FeatureConfig
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
-from .model import AttnLSTM, predict, save_model, load_model
+from .model import Ensemble, predict, save_model, load_model
 from .walk_forward import WalkForward, fit_window
 
 # %% auto #0
@@ -23,7 +23,7 @@ __all__ = ['FinalModel', 'fit_final', 'extend_prices', 'band_columns', 'error_qu
 @dataclass
 class FinalModel:
     "The network trained on the most recent window, ready to forecast from `last_date`."
-    model: AttnLSTM  # trained, in eval mode, on the CPU
+    model: Ensemble  # trained, in eval mode, on the CPU
     scaler: StandardScaler  # fitted on the training window's features
     cfg: Config  # the config asked for (its forecast section sets the default horizon and the band levels)
     ticker: str  # `prices.attrs["ticker"]` as `store.ticker_name` spells it, or "UNNAMED"

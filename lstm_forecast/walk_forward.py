@@ -17,7 +17,7 @@ from statsmodels.tsa.ar_model import AutoReg
 from .config import Config, WalkForwardConfig
 from .features import FEATURES, make_features
 from .regime import fit_regime, regime_probability
-from .model import AttnLSTM, make_sequences, train_model, predict
+from .model import Ensemble, make_sequences, train_model, predict
 
 # %% auto #0
 __all__ = ['MODEL', 'FORECASTERS', 'Fold', 'make_folds', 'fold_seed', 'predict_rows', 'WindowFit', 'fit_window', 'lstm', 'zero',
@@ -48,7 +48,7 @@ def fold_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
 
 # %% ../nbs/05_walk_forward.ipynb #f35ac019
-def predict_rows(model: AttnLSTM,  # a trained network
+def predict_rows(model: Ensemble,  # a trained network
                  scaler: StandardScaler,  # fitted on its training window's features
                  feats: pd.DataFrame,  # `make_features` output
                  ends,  # row positions in `feats`: each sequence ends there (at least `seq_len - 1`)
@@ -66,7 +66,7 @@ def predict_rows(model: AttnLSTM,  # a trained network
 @dataclass
 class WindowFit:
     "The AttnLSTM fitted on one window of rows, with what it takes to use it."
-    model: AttnLSTM  # trained, in eval mode
+    model: Ensemble  # trained, in eval mode
     scaler: StandardScaler  # fitted on the window's features
     losses: list  # training loss per epoch
     train_ends: np.ndarray  # row positions whose sequences (ending there) were the training samples
@@ -84,7 +84,7 @@ def fit_window(feats: pd.DataFrame,  # `make_features` output: FEATURES and `tar
                seed: int,  # seeds `train_model` (a fold's: `fold_seed(cfg.seed, k)`)
                progress=False,  # passed to `train_model`
               ) -> WindowFit:
-    "Fit the AttnLSTM on a window of rows: scaler on the window, its sequences, the last label purged, seeded training."
+    "Fit the network on a window of rows: scaler on the window, its sequences, the last label purged, seeded training with the variants of `cfg.model`."
     L, (start, stop, _) = cfg.model.seq_len, rows.indices(len(feats))
     if stop - start < L + 1:
         raise ValueError(f"a window of {stop - start} rows is too short for sequences of {L} days plus the purged last row: "
@@ -94,7 +94,9 @@ def fit_window(feats: pd.DataFrame,  # `make_features` output: FEATURES and `tar
     seq = make_sequences(scaler.transform(win[FEATURES].to_numpy()).astype(np.float32), L)  # seq[i] ends at window row i + L - 1
     y = win["target"].to_numpy(dtype=np.float32)
     ends = np.arange(L - 1, len(win) - 1)  # purge: the window's last label is the return into the day after it
-    model, losses = train_model(seq[ends - L + 1], y[ends], cfg.model, seed=seed, progress=progress)
+    v = FEATURES.index("volatility_30")  # the volatility `model.vol_scale` divides the target by
+    model, losses = train_model(seq[ends - L + 1], y[ends], cfg.model, seed=seed, progress=progress,
+                                vol=(v, scaler.mean_[v], scaler.scale_[v]))
     return WindowFit(model, scaler, losses, start + ends, (win.index[0], win.index[-1]), seed, L)
 
 # %% ../nbs/05_walk_forward.ipynb #18fe43dd
@@ -107,7 +109,8 @@ def lstm(feats: pd.DataFrame, fold: Fold, cfg: Config, seed: int) -> tuple[pd.Se
     pred, attention = fit.predict(feats, ends)
     train_pred, _ = fit.predict(feats, fit.train_ends)
     return pd.Series(pred, index=feats.index[ends]), dict(
-        attention=attention, losses=fit.losses, train_pred=pd.Series(train_pred, index=feats.index[fit.train_ends], name="pred"))
+        attention=attention, losses=fit.losses, train_pred=pd.Series(train_pred, index=feats.index[fit.train_ends], name="pred"),
+        info=dict(shrink=fit.model.history["shrink"], best_epoch=fit.model.history["members"][0]["best_epoch"]))
 
 # %% ../nbs/05_walk_forward.ipynb #856ce833
 def _fit_rows(feats: pd.DataFrame, fold: Fold) -> pd.DataFrame:
@@ -178,7 +181,7 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
     m = extras[MODEL]
     info = dict(fold=fold.k, train_start=dates[tr.start], train_end=dates[tr.stop - 1], test_start=days[0],
                 test_end=days[-1], n_train=len(m["train_pred"]), n_test=len(days), final_loss=m["losses"][-1],
-                seconds=time.perf_counter() - t0)
+                **m.get("info", {}), seconds=time.perf_counter() - t0)
     return dict(predictions=out, info=info, losses=m["losses"], attention=m["attention"], train_pred=m["train_pred"])
 
 # %% ../nbs/05_walk_forward.ipynb #328766cc
@@ -186,7 +189,7 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
 class WalkForward:
     "Out-of-sample results of a walk-forward run."
     predictions: pd.DataFrame  # per test day: fold, pred, target, one column per other forecaster, p_unfavourable
-    folds: pd.DataFrame  # per fold: windows, sizes, final training loss, seconds
+    folds: pd.DataFrame  # per fold: windows, sizes, final training loss, shrinkage factor, best epoch, seconds
     losses: dict  # fold -> training loss per epoch
     attention: pd.DataFrame  # per test day: attention weight per lag (lag 0 = the day itself)
     train_pred: dict  # fold -> in-sample predictions on the training window (for the confidence gate)
