@@ -110,7 +110,13 @@ def lstm(feats: pd.DataFrame, fold: Fold, cfg: Config, seed: int) -> tuple[pd.Se
     train_pred, _ = fit.predict(feats, fit.train_ends)
     return pd.Series(pred, index=feats.index[ends]), dict(
         attention=attention, losses=fit.losses, train_pred=pd.Series(train_pred, index=feats.index[fit.train_ends], name="pred"),
-        info=dict(shrink=fit.model.history["shrink"], best_epoch=fit.model.history["members"][0]["best_epoch"]))
+        info=_fit_info(fit.model.history))
+
+def _fit_info(h: dict) -> dict:
+    "What a fold's table keeps of the training: the shrinkage factor, the best epoch, losses relative to the target's variance."
+    m, var = h["members"][0], h["target_var"] or 1.0
+    return dict(shrink=h["shrink"], best_epoch=m["best_epoch"], rel_loss=m["losses"][m["best_epoch"] - 1] / var,
+                rel_val_loss=m["val_losses"][m["best_epoch"] - 1] / var if m["val_losses"] else np.nan)
 
 # %% ../nbs/05_walk_forward.ipynb #856ce833
 def _fit_rows(feats: pd.DataFrame, fold: Fold) -> pd.DataFrame:
@@ -189,7 +195,7 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
 class WalkForward:
     "Out-of-sample results of a walk-forward run."
     predictions: pd.DataFrame  # per test day: fold, pred, target, one column per other forecaster, p_unfavourable
-    folds: pd.DataFrame  # per fold: windows, sizes, final training loss, shrinkage factor, best epoch, seconds
+    folds: pd.DataFrame  # per fold: windows, sizes, final training loss, shrinkage factor, best epoch, losses / target variance, seconds
     losses: dict  # fold -> training loss per epoch
     attention: pd.DataFrame  # per test day: attention weight per lag (lag 0 = the day itself)
     train_pred: dict  # fold -> in-sample predictions on the training window (for the confidence gate)
