@@ -78,26 +78,28 @@ class WindowFit:
         "Predictions and attention weights of the sequences ending at rows `ends` of `feats`."
         return predict_rows(self.model, self.scaler, feats, ends, self.seq_len)
 
-def fit_window(feats: pd.DataFrame,  # `make_features` output: FEATURES and `target`
+def fit_window(feats: pd.DataFrame | list,  # `make_features` output (FEATURES and `target`), or a list of them on the same dates (pooled)
                rows: slice,  # the window: row positions start..stop-1 of `feats`
                cfg: Config,
                seed: int,  # seeds `train_model` (a fold's: `fold_seed(cfg.seed, k)`)
                progress=False,  # passed to `train_model`
               ) -> WindowFit:
     "Fit the network on a window of rows: scaler on the window, its sequences, the last label purged, seeded training with the variants of `cfg.model`."
-    L, (start, stop, _) = cfg.model.seq_len, rows.indices(len(feats))
+    frames = feats if isinstance(feats, list) else [feats]
+    L, (start, stop, _) = cfg.model.seq_len, rows.indices(len(frames[0]))
     if stop - start < L + 1:
         raise ValueError(f"a window of {stop - start} rows is too short for sequences of {L} days plus the purged last row: "
                          "use a longer window or a shorter model.seq_len.")
-    win = feats.iloc[start:stop]
-    scaler = StandardScaler().fit(win[FEATURES].to_numpy())
-    seq = make_sequences(scaler.transform(win[FEATURES].to_numpy()).astype(np.float32), L)  # seq[i] ends at window row i + L - 1
-    y = win["target"].to_numpy(dtype=np.float32)
-    ends = np.arange(L - 1, len(win) - 1)  # purge: the window's last label is the return into the day after it
+    wins = [f.iloc[start:stop] for f in frames]
+    if any(not w.index.equals(wins[0].index) for w in wins): raise ValueError("pooled feature frames must share their dates: align them first.")
+    scaler = StandardScaler().fit(np.concatenate([w[FEATURES].to_numpy() for w in wins]))
+    ends = np.arange(L - 1, stop - start - 1)  # purge: the window's last label is the return into the day after it
+    seq = [make_sequences(scaler.transform(w[FEATURES].to_numpy()).astype(np.float32), L)[ends - L + 1] for w in wins]  # seq[i] ends at window row i + L - 1
+    y = [w["target"].to_numpy(dtype=np.float32)[ends] for w in wins]
     v = FEATURES.index("volatility_30")  # the volatility `model.vol_scale` divides the target by
-    model, losses = train_model(seq[ends - L + 1], y[ends], cfg.model, seed=seed, progress=progress,
-                                vol=(v, scaler.mean_[v], scaler.scale_[v]))
-    return WindowFit(model, scaler, losses, start + ends, (win.index[0], win.index[-1]), seed, L)
+    model, losses = train_model(np.concatenate(seq), np.concatenate(y), cfg.model, seed=seed, progress=progress,
+                                days=np.tile(ends, len(wins)), vol=(v, scaler.mean_[v], scaler.scale_[v]))
+    return WindowFit(model, scaler, losses, start + ends, (wins[0].index[0], wins[0].index[-1]), seed, L)
 
 # %% ../nbs/05_walk_forward.ipynb #18fe43dd
 MODEL = "lstm"  # the forecaster whose predictions are the `pred` column: the one the strategy sizes
