@@ -12,7 +12,7 @@ from .forecast import band_columns
 
 # %% auto #0
 __all__ = ['COLORS', 'TEMPLATE', 'price_regime', 'equity_curves', 'underwater', 'rolling_sharpe', 'monthly_table',
-           'monthly_heatmap', 'predicted_vs_realized', 'ic_bars', 'position_chart', 'attention_by_lag',
+           'monthly_heatmap', 'predicted_vs_realized', 'ic_bars', 'position_chart', 'horizon_chart', 'attention_by_lag',
            'ablation_chart', 'candlestick', 'forecast_chart']
 
 # %% ../nbs/11_plots.ipynb #3465f4fd
@@ -167,6 +167,26 @@ def position_chart(position: pd.Series,  # position per day, e.g. `bt.returns.po
     fig.add_trace(go.Scatter(x=position.index, y=position, name="position", fill="tozeroy",
                              line=dict(color=COLORS["net"], width=1, shape="hv")))
     return _dates(fig)
+
+# %% ../nbs/11_plots.ipynb #c1d2e3f1
+_HORIZON_STYLE = dict(path=("the model's path", COLORS["net"]), drift=("historical drift", COLORS["ma_short"]),
+                      one_step_sum=("sum of one-step predictions", COLORS["gross"]))
+
+def horizon_chart(horizons: pd.DataFrame,  # `bt.horizons`: per (h, forecaster) r2_vs_zero and dm_p
+                 ) -> go.Figure:
+    "R² against no change by horizon for each h-day forecast; significant points filled."
+    fig = _figure("Out-of-sample R² against no change, by horizon", hovermode="x unified",
+                  xaxis=dict(title="horizon (trading days)", dtick=5), yaxis=dict(title="R² against no change", tickformat=".1%"))
+    fig.add_hline(y=0, line=dict(color=COLORS["buy_hold"], dash="dash"))
+    for name, (label, color) in _HORIZON_STYLE.items():
+        if name not in horizons.index.get_level_values("forecaster"): continue
+        t = horizons.xs(name, level="forecaster")
+        sig = (t.dm_p < 0.05).to_numpy()
+        fig.add_trace(go.Scatter(x=t.index, y=t.r2_vs_zero, mode="lines+markers", name=label, line=dict(color=color),
+                                 marker=dict(size=8, color=np.where(sig, color, "white"), line=dict(color=color, width=1.5)),
+                                 customdata=t.dm_p.to_numpy()[:, None],
+                                 hovertemplate="R² %{y:.2%}, DM p %{customdata[0]:.3f}<extra>" + label + "</extra>"))
+    return fig
 
 # %% ../nbs/11_plots.ipynb #603979a8
 def attention_by_lag(attention: pd.DataFrame,  # `bt.wf.attention`: columns lag_{n-1} .. lag_0, one row per day
