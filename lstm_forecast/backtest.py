@@ -119,10 +119,11 @@ def horizon_verdict(skill: pd.DataFrame,  # `horizon_scores`' skill
     "A plain sentence on the path's skill at horizon `h` against no change, and on its bands' coverage."
     r = skill.loc[(h, "path")]
     if r.n == 0: return f"At {h} days there were no realized path forecasts to score."
-    if np.isnan(r.dm_p): word = "no different from"
-    else: word = ("better than" if r.r2_vs_zero > 0 else "worse than") + (", significantly," if r.dm_p < 0.05 else ", but not significantly,")
-    s = (f"At {h} days the model's path was {word} no change (R² against no change {r.r2_vs_zero:+.4f}, "
-         f"DM {_fmt_p(r.dm_p) if not np.isnan(r.dm_p) else 'p not defined'}; {r.n} origins).")
+    if np.isnan(r.dm_p): word = "did no different from no change"
+    elif r.r2_vs_zero > 0: word = "beat no change" + (", significantly" if r.dm_p < 0.05 else ", but not significantly")
+    else: word = "did worse than no change" + (", significantly" if r.dm_p < 0.05 else ", not significantly")
+    s = (f"At {h} days the model's path {word} (R² against no change {r.r2_vs_zero:+.4f}, "
+         f"DM {_fmt_p(r.dm_p) if not np.isnan(r.dm_p) else 'p not defined'}; {int(r.n)} origins).")
     c = coverage.loc[h]
     if c.n: s += " Its bands covered " + " and ".join(f"{100 * c[f'cover{100 * lv:g}']:.1f} % (nominal {100 * lv:g} %)" for lv in levels) + \
                  f" of {int(c.n)} realized {h}-day returns."

@@ -121,7 +121,8 @@ def _path(final: FinalModel, prices: pd.DataFrame, horizon: int) -> pd.Series:
     tail = prices.iloc[-(cfg.features.warmup + cfg.model.seq_len + 1):]  # the rows the last sequence's features come from
     feats = make_features(tail, cfg.features)
     r = recursive_paths(final.model, final.scaler, feats, tail, [len(feats) - 1], horizon, cfg)[0]
-    return pd.Series(r, index=trading_days(prices.index[-1], horizon, cfg.forecast.calendar), name="log_return")
+    days = trading_days(prices.index[-1], horizon, cfg.forecast.calendar).as_unit(pd.DatetimeIndex(prices.index).unit)
+    return pd.Series(r, index=days, name="log_return")
 
 # %% ../nbs/09_forecast.ipynb #70b8c086
 def _pct(level: float) -> str: return f"{100 * level:g}"
