@@ -7,14 +7,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import numpy as np, pandas as pd
+from .bands import adaptive_bands, band_volatility, realized_returns
 from .config import Config, PortfolioConfig
 from .features import log_returns
 from .walk_forward import WalkForward, walk_forward
 from .portfolio import fold_gate_thresholds, size_positions, strategy_returns, buy_and_hold
-from .metrics import strategy_metrics, skill_table, versus_baselines, ic_by_fold
+from .metrics import band_coverage, horizon_skill, strategy_metrics, skill_table, versus_baselines, ic_by_fold
 
 # %% auto #0
-__all__ = ['BASELINE_NAMES', 'Backtest', 'with_verdicts', 'verdict_text', 'ablation', 'evaluate', 'run_backtest']
+__all__ = ['BASELINE_NAMES', 'HORIZON_NAMES', 'Backtest', 'with_verdicts', 'verdict_text', 'ablation', 'horizon_scores',
+           'horizon_verdict', 'evaluate', 'run_backtest']
 
 # %% ../nbs/08_backtest.ipynb #16e90265
 @dataclass
@@ -29,6 +31,8 @@ class Backtest:
     ic_folds: pd.DataFrame  # IC and rank IC per fold
     ablation: pd.DataFrame  # net metrics with sizing stages switched off
     verdict: str  # the findings in plain sentences, computed from the numbers
+    horizons: pd.DataFrame | None = None  # per (h, forecaster): skill of the h-day forecasts (`metrics.horizon_skill`); None without paths
+    coverage: pd.DataFrame | None = None  # per h: how often the realized h-day return fell inside the bands (`metrics.band_coverage`)
 
 # %% ../nbs/08_backtest.ipynb #5d4ee3c7
 BASELINE_NAMES = dict(zero="the zero-return forecast", hist_mean="the historical-mean forecast",
@@ -84,6 +88,47 @@ def ablation(pred: pd.Series,  # out-of-sample predictions
     rows["buy and hold"] = strategy_metrics(bh.net, bh.position, bh.cost)
     return pd.DataFrame(rows).T
 
+# %% ../nbs/08_backtest.ipynb #b8c9d0e2
+HORIZON_NAMES = dict(path="the model's path", zero="no change", drift="the historical drift",
+                     one_step_sum="the sum of one-step predictions")
+
+def horizon_scores(wf: WalkForward,  # with `paths`
+                   prices: pd.DataFrame,  # the prices it was run on
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "(skill per h and forecaster, band coverage per h) of the walk-forward's path forecasts."
+    cfg = wf.config
+    paths = wf.paths[~wf.paths.index.duplicated()]  # overlapping test windows: the earlier fold's path
+    p = wf.predictions[~wf.predictions.index.duplicated()].reindex(paths.index)
+    H, steps = len(paths.columns), paths.columns.to_numpy()
+    real = realized_returns(prices["Close"], paths.index, H)
+    model = paths.cumsum(axis=1)
+    drift = pd.DataFrame(np.outer(p["hist_mean"], steps), index=paths.index, columns=paths.columns) if "hist_mean" in p else None
+    one_step = pd.DataFrame({h: p["pred"].rolling(h).sum().shift(-(h - 1)) for h in steps}, index=paths.index)
+    fc = {"path": model, "zero": real * 0.0, **({"drift": drift} if drift is not None else {}), "one_step_sum": one_step}
+    skill = horizon_skill(real, fc)
+    errors = real - model
+    bands = adaptive_bands(errors, band_volatility(prices["Close"], cfg.forecast), cfg.forecast)
+    vol = log_returns(prices["Close"]).rolling(cfg.portfolio.vol_window).std().reindex(paths.index)
+    return skill, band_coverage(errors, bands, vol <= vol.median())
+
+def horizon_verdict(skill: pd.DataFrame,  # `horizon_scores`' skill
+                    coverage: pd.DataFrame,  # `horizon_scores`' coverage
+                    h: int,  # the horizon to speak of (the dashboard opens on `forecast.horizon`)
+                    levels=(0.8, 0.95),  # the band levels
+                   ) -> str:
+    "A plain sentence on the path's skill at horizon `h` against no change, and on its bands' coverage."
+    r = skill.loc[(h, "path")]
+    if r.n == 0: return f"At {h} days there were no realized path forecasts to score."
+    if np.isnan(r.dm_p): word = "did no different from no change"
+    elif r.r2_vs_zero > 0: word = "beat no change" + (", significantly" if r.dm_p < 0.05 else ", but not significantly")
+    else: word = "did worse than no change" + (", significantly" if r.dm_p < 0.05 else ", not significantly")
+    s = (f"At {h} days the model's path {word} (R² against no change {r.r2_vs_zero:+.4f}, "
+         f"DM {_fmt_p(r.dm_p) if not np.isnan(r.dm_p) else 'p not defined'}; {int(r.n)} origins).")
+    c = coverage.loc[h]
+    if c.n: s += " Its bands covered " + " and ".join(f"{100 * c[f'cover{100 * lv:g}']:.1f} % (nominal {100 * lv:g} %)" for lv in levels) + \
+                 f" of {int(c.n)} realized {h}-day returns."
+    return s
+
 # %% ../nbs/08_backtest.ipynb #e8855fc1
 def evaluate(wf: WalkForward,  # from `walk_forward`
              prices: pd.DataFrame,  # the prices it was run on
@@ -104,7 +149,12 @@ def evaluate(wf: WalkForward,  # from `walk_forward`
     verdict = (verdict_text(versus, None) + f" After costs the strategy's Sharpe ratio was {sr:.2f} against "
                f"{bh:.2f} for buy-and-hold over the same {len(rets)} days"
                + (", so it did better." if sr > bh else ", so it did not beat buy-and-hold."))
-    return Backtest(wf=wf, sizing=sizing, returns=rets, strategy=strategy,
+    horizons = coverage = None
+    if wf.paths is not None:
+        horizons, coverage = horizon_scores(wf, prices)
+        h = min(cfg.forecast.horizon, len(wf.paths.columns))
+        verdict += " " + horizon_verdict(horizons, coverage, h, (cfg.forecast.band_inner, cfg.forecast.band_outer))
+    return Backtest(wf=wf, sizing=sizing, returns=rets, strategy=strategy, horizons=horizons, coverage=coverage,
                     skill=skill_table(p.target, {"lstm": p.pred, **{k: p[k] for k in wf.baselines}}),
                     versus=versus, ic_folds=ic_by_fold(p.target, p.pred, p.fold),
                     ablation=ablation(p.pred, daily, p.target, p.p_unfavourable, p.fold, wf.train_pred, pc,

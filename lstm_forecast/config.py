@@ -71,6 +71,7 @@ class WalkForwardConfig:
     test: int = 63  # days in each test window
     step: int = 63  # days the windows move between folds
     workers: int = 0  # folds trained at once, in worker processes (0: one per CPU core; 1: in this process)
+    paths: bool = True  # the 1..forecast.max_horizon day path from every test day: skill by horizon and the bands
 
     def __post_init__(self): _check_fields(self, "walk_forward.")
 
@@ -104,6 +105,7 @@ class ForecastConfig:
     band_gamma: float = 0.005  # step of adaptive conformal inference: how fast the level answers misses
     band_min_errors: int = 250  # fewest realized h-day errors before a band is given (about a year of origins)
     band_refit: int = 21  # origins between refits of the band's scale and quantiles
+    calendar: str = "XNYS"  # the exchange whose trading sessions the forecast's days are (exchange_calendars name)
 
     def __post_init__(self): _check_fields(self, "forecast.")
 
@@ -131,6 +133,7 @@ _RULES = {  # dotted key -> (test, allowed values in words); switches (bool fiel
     "forecast.band_inner": _between(0, 1), "forecast.band_outer": _between(0, 1),
     "forecast.band_vol_short": _at_least(2), "forecast.band_vol_long": _at_least(2), "forecast.band_gamma": _between(0, 1),
     "forecast.band_min_errors": _at_least(10), "forecast.band_refit": _at_least(1),
+    "forecast.calendar": ((lambda v: re.fullmatch(r"[A-Za-z0-9_/]{2,12}", v) is not None), "an exchange calendar name such as 'XNYS'"),
 }
 _KINDS = {int: "a whole number ", float: "a number ", str: "", bool: "true or false"}
 

@@ -4,20 +4,22 @@
 
 # %% ../nbs/09_forecast.ipynb #6b3a30c6
 from __future__ import annotations
-import time, warnings
+import functools, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from sklearn.preprocessing import StandardScaler
 from . import store
+from .bands import adaptive_bands, band_volatility, realized_returns
 from .config import Config, FeatureConfig
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
-from .model import Ensemble, predict, save_model, load_model
-from .walk_forward import WalkForward, fit_window
+from .model import Ensemble, save_model, load_model
+from .walk_forward import WalkForward, fit_window, recursive_paths
 
 # %% auto #0
-__all__ = ['FinalModel', 'fit_final', 'extend_prices', 'band_columns', 'error_quantiles', 'Errors', 'forecast', 'report_errors']
+__all__ = ['FinalModel', 'fit_final', 'extend_prices', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions',
+           'path_errors', 'Errors', 'forecast', 'report_errors']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -96,23 +98,31 @@ def extend_prices(prices: pd.DataFrame,  # real daily OHLCV, oldest first
     return pd.concat([prices[OHLCV], new])
 
 # %% ../nbs/09_forecast.ipynb #59ad3cea
+@functools.lru_cache(maxsize=8)
+def _calendar(name: str, year: int):
+    import exchange_calendars as xc
+    try: return xc.get_calendar(name, start=f"{year - 1}-01-01", end=f"{year + 2}-12-31")
+    except xc.errors.InvalidCalendarName:
+        raise ValueError(f"forecast.calendar={name!r} is not an exchange calendar: use an ISO MIC such as XNYS, XLON or XTKS.") from None
+
+def trading_days(after,  # the last day with a price
+                 n: int,  # sessions wanted
+                 calendar: str,  # exchange calendar name, e.g. "XNYS" (`forecast.calendar`)
+                ) -> pd.DatetimeIndex:
+    "The exchange's next `n` trading sessions after `after` (holidays and weekends skipped)."
+    after = pd.Timestamp(after).normalize()
+    days = _calendar(calendar, after.year).sessions_in_range(after + pd.Timedelta(days=1), after + pd.Timedelta(days=100))
+    return pd.DatetimeIndex(days[:n].tz_localize(None) if days.tz else days[:n], name="Date")
+
 def _path(final: FinalModel, prices: pd.DataFrame, horizon: int) -> pd.Series:
-    "Recursive one-day log returns over the next `horizon` business days."
-    cfg, L = final.cfg, final.cfg.model.seq_len
-    tail = prices.iloc[-(cfg.features.warmup + L):]  # the rows the last sequence's features come from
-    dates = pd.bdate_range(prices.index[-1] + pd.offsets.BDay(1), periods=horizon, name="Date")
+    "Recursive one-day log returns over the next `horizon` trading sessions."
+    cfg = final.cfg
     torch.set_num_threads(cfg.model.threads)
-    close, n, rets = float(prices["Close"].iloc[-1]), len(tail), []
-    ext = extend_prices(tail, pd.Series(close, index=dates), cfg.features)  # closes are placeholders until predicted
-    vals = ext.to_numpy(dtype=np.float64, copy=True)  # written below: never a read-only view of `ext`
-    for h in range(horizon):  # the real rows and the h predicted days so far
-        frame = pd.DataFrame(vals[:n + h], index=ext.index[:n + h], columns=OHLCV)
-        X = final.scaler.transform(make_features(frame, cfg.features)[FEATURES].iloc[-L:].to_numpy()).astype(np.float32)
-        r = float(predict(final.model, X[None])[0][0])
-        close *= np.exp(r)
-        vals[n + h, :4] = close
-        rets.append(r)
-    return pd.Series(rets, index=dates, name="log_return")
+    tail = prices.iloc[-(cfg.features.warmup + cfg.model.seq_len + 1):]  # the rows the last sequence's features come from
+    feats = make_features(tail, cfg.features)
+    r = recursive_paths(final.model, final.scaler, feats, tail, [len(feats) - 1], horizon, cfg)[0]
+    days = trading_days(prices.index[-1], horizon, cfg.forecast.calendar).as_unit(pd.DatetimeIndex(prices.index).unit)
+    return pd.Series(r, index=days, name="log_return")
 
 # %% ../nbs/09_forecast.ipynb #70b8c086
 def _pct(level: float) -> str: return f"{100 * level:g}"
@@ -121,28 +131,27 @@ def band_columns(levels) -> list[str]:
     "Names of the band columns for central `levels`, e.g. (0.8, 0.95) -> lo80, hi80, lo95, hi95."
     return [f"{side}{_pct(l)}" for l in levels for side in ("lo", "hi")]
 
-def error_quantiles(wf_predictions: pd.DataFrame,  # `WalkForward.predictions`: `target` and `pred` per test day
-                    horizon: int,  # largest h
-                    levels,  # central coverages, e.g. (cfg.forecast.band_inner, cfg.forecast.band_outer)
-                    min_count: int = 20,  # fewest h-day sums a quantile is taken from
-                   ) -> pd.DataFrame:
-    "Per h = 1..horizon: the number of h-day error sums and their central quantiles (cumulative log errors)."
-    if not {"target", "pred"} <= set(wf_predictions.columns):
-        raise ValueError("error_quantiles needs the walk-forward's predictions with `target` and `pred` columns: pass WalkForward.predictions.")
-    if not all(0 < l < 1 for l in levels): raise ValueError(f"band levels must lie strictly between 0 and 1, got {levels}.")
-    p = wf_predictions.sort_index()
-    p = p[~p.index.duplicated()]  # overlapping test windows (step < test): the earlier fold's prediction
-    err = (p["target"] - p["pred"]).dropna()
-    rows = []
-    for h in range(1, horizon + 1):
-        s = err.rolling(h).sum().dropna()
-        q = {c: np.nan for c in band_columns(levels)}
-        if len(s) >= min_count:
-            for l in levels: q[f"lo{_pct(l)}"], q[f"hi{_pct(l)}"] = s.quantile([(1 - l) / 2, (1 + l) / 2]).to_numpy()
-        rows.append(dict(n=len(s), **q))
-    out = pd.DataFrame(rows, index=pd.RangeIndex(1, horizon + 1, name="h"))
-    out.attrs["n_errors"] = len(err)
+def paths_of(wf) -> pd.DataFrame | None:
+    "The path forecasts of a `WalkForward` (its `paths`) or of stored predictions (`path_1`.. columns); None when absent."
+    paths = getattr(wf, "paths", None)
+    if paths is not None: return paths
+    cols = sorted((c for c in wf.predictions.columns if str(c).startswith("path_")), key=lambda c: int(str(c)[5:]))
+    if not cols: return None
+    return wf.predictions[cols].set_axis(pd.RangeIndex(1, len(cols) + 1, name="h"), axis=1)
+
+def stored_predictions(wf: WalkForward) -> pd.DataFrame:
+    "The walk-forward's predictions with its paths as `path_1`.. columns: what a report stores for the band."
+    out = wf.predictions.copy()
+    if wf.paths is not None:
+        for h in wf.paths.columns: out[f"path_{h}"] = wf.paths[h].to_numpy()  # same rows, same order
     return out
+
+def path_errors(paths: pd.DataFrame,  # predicted daily log returns per origin (rows) and day h (columns)
+                close: pd.Series,  # daily closes covering the origins
+               ) -> pd.DataFrame:
+    "Realized minus predicted h-day log return per origin and h; NaN where the h-th day is past `close`."
+    paths = paths[~paths.index.duplicated()]  # overlapping test windows (step < test): the earlier fold's path
+    return realized_returns(close, paths.index, len(paths.columns)).sub(paths.cumsum(axis=1).to_numpy())
 
 # %% ../nbs/09_forecast.ipynb #ffb75003
 @dataclass
@@ -155,39 +164,50 @@ class Errors:
 def _check_horizon(horizon, cfg: Config):
     top = cfg.forecast.max_horizon
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= top:
-        raise ValueError(f"horizon={horizon!r} is not a whole number of business days from 1 to {top}: ask for 1 to {top} days.")
+        raise ValueError(f"horizon={horizon!r} is not a whole number of trading days from 1 to {top}: ask for 1 to {top} days.")
 
-def _band(final: FinalModel, wf, horizon: int) -> tuple[pd.DataFrame | None, str]:
-    "(error quantiles or None, the band note)."
+def _band(final: FinalModel, wf, horizon: int, prices: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
+    "(the band's log-return offsets per day, or None, and the band note)."
     fc = final.cfg.forecast
     if wf is None:
         return None, "no band: no walk-forward out-of-sample errors were given (pass wf=walk_forward(prices, cfg)); a band is never invented"
     if not (hasattr(wf, "predictions") and hasattr(wf, "config")):
         raise ValueError("wf must be a WalkForward or an Errors (predictions with the config that made them): "
                          "a bare predictions frame does not say which model made it.")
+    who = final.ticker if final.ticker != "UNNAMED" else "TICKER"
     if store.model_key(wf.config) != store.model_key(final.cfg):
-        who = final.ticker if final.ticker != "UNNAMED" else "TICKER"
         return None, ("no band: the walk-forward ran another model configuration (seed, features, model or training window "
                       f"differ); run `lstm-forecast report {who}` with this config to get one")
     preds = wf.predictions
     if len(preds) and preds.index.max() > final.last_date:
         raise ValueError(f"The walk-forward's predictions run to {preds.index.max():%Y-%m-%d}, past the last price "
                          f"{final.last_date:%Y-%m-%d}: run walk_forward on the same prices as fit_final.")
-    q = error_quantiles(preds, horizon, (fc.band_inner, fc.band_outer))
-    n, cols = q.attrs["n_errors"], band_columns((fc.band_inner, fc.band_outer))
-    ok = q[cols].notna().all(axis=1)
-    if not ok.any(): return None, f"no band: only {n} out-of-sample walk-forward errors, too few for a quantile; a band is never invented"
-    note = (f"empirical {_pct(fc.band_inner)} %/{_pct(fc.band_outer)} % bands from {n} out-of-sample walk-forward errors "
-            "(sums of h consecutive one-day errors), not a model probability")
-    if not ok.all(): note += f"; none beyond h={int(ok[ok].index.max())} (too few h-day sums)"
+    paths = paths_of(wf)
+    if paths is None or len(paths.columns) < horizon:
+        return None, (f"no band: the walk-forward has no {horizon}-day path forecasts to take errors from (an older report, or "
+                      f"walk_forward.paths off); run `lstm-forecast report {who}` again to get one")
+    err = path_errors(paths.iloc[:, :horizon], prices["Close"])
+    today = final.last_date
+    err = pd.concat([err, pd.DataFrame(np.nan, index=[today], columns=err.columns)]) if today not in err.index else err
+    b = adaptive_bands(err.loc[:today], band_volatility(prices["Close"], fc), fc)
+    q = pd.DataFrame({c: b[c].loc[today].to_numpy() for c in band_columns((fc.band_inner, fc.band_outer))},
+                     index=pd.RangeIndex(1, horizon + 1, name="h"))
+    ok = q.notna().all(axis=1)
+    n = int(err.iloc[:, 0].notna().sum())
+    if not ok.any():
+        return None, (f"no band: {n} realized path errors are fewer than the {fc.band_min_errors} a band needs "
+                      "(forecast.band_min_errors); a band is never invented")
+    note = (f"{_pct(fc.band_inner)} %/{_pct(fc.band_outer)} % bands from the errors of {n} out-of-sample path forecasts, scaled to "
+            "today's volatility and kept at their coverage by adaptive conformal inference; the report measures the coverage")
+    if not ok.all(): note += f"; none beyond h={int(ok[ok].index.max())} (too few realized errors)"
     return q, note
 
 def forecast(final: FinalModel,  # from `fit_final` on these prices
              prices: pd.DataFrame,  # the prices `final` was fitted on
-             horizon: int | None = None,  # business days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon
-             wf: WalkForward | Errors | None = None,  # the walk-forward (or `Errors`) whose errors make the band
+             horizon: int | None = None,  # trading days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon
+             wf: WalkForward | Errors | None = None,  # the walk-forward (or `Errors`) whose path errors make the band
             ) -> pd.DataFrame:
-    "Deterministic price path for the next `horizon` business days, with returns and the empirical band (NaN without one)."
+    "Deterministic price path for the next `horizon` trading sessions, with returns and the band (NaN without one)."
     cfg = final.cfg
     horizon = cfg.forecast.horizon if horizon is None else horizon
     _check_horizon(horizon, cfg)
@@ -198,7 +218,7 @@ def forecast(final: FinalModel,  # from `fit_final` on these prices
     last, cum = float(prices["Close"].iloc[-1]), r.cumsum()
     price = last * np.exp(cum)
     out = pd.DataFrame({"price": price, "daily_return": np.expm1(r), "cumulative_return": np.expm1(cum)})
-    q, note = _band(final, wf, horizon)
+    q, note = _band(final, wf, horizon, prices)
     for c in band_columns((cfg.forecast.band_inner, cfg.forecast.band_outer)):
         out[c] = price * np.exp(q[c].to_numpy()) if q is not None else np.nan
     out.attrs.update(ticker=final.ticker, origin=final.last_date, last_close=last, band_note=note)

@@ -12,7 +12,7 @@ from statsmodels.tsa.stattools import diebold_mariano_test
 
 # %% auto #0
 __all__ = ['drawdown', 'max_drawdown_days', 'probabilistic_sharpe', 'strategy_metrics', 'dm_test', 'pt_test', 'forecast_skill',
-           'ic_by_fold', 'skill_table', 'versus_baselines']
+           'ic_by_fold', 'skill_table', 'versus_baselines', 'horizon_skill', 'band_coverage']
 
 # %% ../nbs/07_metrics.ipynb #800e0316
 def drawdown(returns: pd.Series) -> pd.Series:
@@ -67,13 +67,14 @@ def strategy_metrics(returns: pd.Series,  # daily simple returns (net of `costs`
 
 # %% ../nbs/07_metrics.ipynb #0196cc82
 def dm_test(y, forecast_a, forecast_b,  # realized values and two forecasts of them
-            lags: int | None = None,  # Newey-West lags; None: statsmodels' default ⌈n^⅓⌉
+            lags: int | None = None,  # Newey-West lags; None: statsmodels' default max(h-1, ⌈n^⅓⌉)
+            horizon: int = 1,  # the forecasts' horizon: h-day errors overlap, and HLN's correction depends on h
            ) -> tuple[float, float]:
-    "Diebold-Mariano (squared error, h=1, HLN-corrected): (statistic, two-sided p); statistic < 0 when `a` is better."
+    "Diebold-Mariano (squared error, HLN-corrected): (statistic, two-sided p); statistic < 0 when `a` is better."
     y, a, b = (np.asarray(v, dtype=float) for v in (y, forecast_a, forecast_b))
     d = (y - a) ** 2 - (y - b) ** 2
     if len(d) < 3 or np.all(d == d[0]): return np.nan, np.nan
-    res = diebold_mariano_test(y, a, b, lags=lags, criterion="mse", horizon=1, harvey_adj=True)
+    res = diebold_mariano_test(y, a, b, lags=lags, criterion="mse", horizon=horizon, harvey_adj=True)
     return float(res.statistic), float(res.pvalue)
 
 # %% ../nbs/07_metrics.ipynb #31b4191e
@@ -137,3 +138,42 @@ def versus_baselines(y: pd.Series,  # realized target per day
         stat, p = dm_test(d.y, d.pred, d.base)
         rows[name] = dict(n=len(d), mse_model=mse_m, mse_baseline=mse_b, better=bool(mse_m < mse_b), dm_stat=stat, dm_p=p)
     return pd.DataFrame(rows).T.astype(dict(n=int, mse_model=float, mse_baseline=float, better=bool, dm_stat=float, dm_p=float))
+
+# %% ../nbs/07_metrics.ipynb #a1b2c3d1
+def horizon_skill(realized: pd.DataFrame,  # realized h-day log returns per origin (rows) and h (columns)
+                  forecasts: dict,  # forecaster name -> its h-day forecasts, a frame shaped like `realized`
+                  horizons=None,  # the h to score; None: every column of `realized`
+                 ) -> pd.DataFrame:
+    "Per (h, forecaster): days, MSE, R² against no change, direction hit rate, and the DM test against no change."
+    rows = []
+    for h in (realized.columns if horizons is None else horizons):
+        for name, f in forecasts.items():
+            d = pd.concat([realized[h].rename("y"), f[h].rename("f")], axis=1, join="inner").dropna()
+            e, e0 = d.y - d.f, d.y
+            stat, p = dm_test(d.y, d.f, np.zeros(len(d)), horizon=int(h)) if len(d) > h + 2 else (np.nan, np.nan)
+            rows.append(dict(h=int(h), forecaster=name, n=len(d), mse=(e**2).mean(),
+                             r2_vs_zero=1 - (e**2).sum() / (e0**2).sum() if len(d) else np.nan,
+                             hit_rate=((d.y > 0) == (d.f > 0)).mean() if len(d) else np.nan, dm_stat=stat, dm_p=p))
+    return pd.DataFrame(rows).set_index(["h", "forecaster"])
+
+# %% ../nbs/07_metrics.ipynb #a1b2c3d5
+def band_coverage(errors: pd.DataFrame,  # realized minus forecast h-day log return per origin (rows) and h (columns)
+                  bands: dict,  # `bands.adaptive_bands` of these errors: lo80, hi80, lo95, hi95 frames
+                  calm: pd.Series,  # per origin: True on calm days (realized volatility at or below its median)
+                 ) -> pd.DataFrame:
+    "Per h: origins with a band and a realized error, and the share inside each band over all, calm and volatile days."
+    levels = sorted({k[2:] for k in bands if k.startswith("lo")}, key=float)
+    calm = calm.reindex(errors.index).fillna(False).astype(bool)
+    rows = []
+    for h in errors.columns:
+        row = dict(h=int(h))
+        for lv in levels:
+            lo, hi, e = bands[f"lo{lv}"][h], bands[f"hi{lv}"][h], errors[h]
+            ok = lo.notna() & e.notna()
+            inside = (e >= lo) & (e <= hi)
+            row["n"] = int(ok.sum())
+            row.update({f"cover{lv}": inside[ok].mean() if ok.any() else np.nan,
+                        f"calm{lv}": inside[ok & calm].mean() if (ok & calm).any() else np.nan,
+                        f"volatile{lv}": inside[ok & ~calm].mean() if (ok & ~calm).any() else np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("h")

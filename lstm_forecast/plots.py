@@ -12,8 +12,9 @@ from .forecast import band_columns
 
 # %% auto #0
 __all__ = ['COLORS', 'TEMPLATE', 'price_regime', 'equity_curves', 'underwater', 'rolling_sharpe', 'monthly_table',
-           'monthly_heatmap', 'predicted_vs_realized', 'ic_bars', 'position_chart', 'attention_by_lag',
-           'ablation_chart', 'candlestick', 'forecast_chart']
+           'monthly_heatmap', 'predicted_vs_realized', 'ic_bars', 'position_chart', 'horizon_chart', 'attention_by_lag',
+           'ablation_chart', 'candlestick', 'forecast_chart', 'return_histogram', 'rolling_beta_chart',
+           'yearly_returns_chart', 'cost_sweep_chart']
 
 # %% ../nbs/11_plots.ipynb #3465f4fd
 COLORS = dict(net="#1f5fbf", gross="#8fb3e8", buy_hold="#7f7f7f", price="#222222", ma_short="#e08a1e",
@@ -143,17 +144,24 @@ def predicted_vs_realized(predictions: pd.DataFrame,  # `bt.wf.predictions`: pre
     return fig
 
 def ic_bars(ic_folds: pd.DataFrame,  # `bt.ic_folds`: ic and rank_ic per fold
-            folds: pd.DataFrame | None = None,  # `bt.wf.folds`, to label folds by the first test day
+            folds: pd.DataFrame | None = None,  # `bt.wf.folds`, to label folds by their test window
            ) -> go.Figure:
     "Information coefficient (Pearson and Spearman) per walk-forward fold."
     per = ic_folds.drop(index="all", errors="ignore")  # the pooled row is drawn as a line
-    x = ([f"{d:%Y-%m-%d}" for d in folds.test_start.reindex(per.index)] if folds is not None
-         else [str(k) for k in per.index])
+    if folds is not None:
+        start, end = folds.test_start.reindex(per.index), folds.test_end.reindex(per.index)
+        x = start.dt.strftime("%Y-%m")
+        if not x.is_unique: x = start.dt.strftime("%Y-%m-%d")  # test windows shorter than a month
+        what = [f"fold {k}, test {s:%Y-%m-%d} to {e:%Y-%m-%d}" for k, s, e in zip(per.index, start, end)]
+    else: x, what = pd.Series([str(k) for k in per.index]), [f"fold {k}" for k in per.index]
+    title = "fold (month of its first test day)" if folds is not None else "fold"
     fig = _figure("Information coefficient per fold", barmode="group", hovermode="x unified",
-                  xaxis=dict(title="fold (first test day)" if folds is not None else "fold", type="category"),
-                  yaxis=dict(title="correlation with the outcome", hoverformat=".3f"))
-    fig.add_trace(go.Bar(x=x, y=per.ic, name="IC (Pearson)", marker_color=COLORS["net"]))
-    fig.add_trace(go.Bar(x=x, y=per.rank_ic, name="rank IC (Spearman)", marker_color=COLORS["gross"]))
+                  xaxis=dict(title=dict(text=title, standoff=12), type="category", automargin=True),
+                  yaxis=dict(title="correlation with the outcome", automargin=True))
+    fig.add_trace(go.Bar(x=x.tolist(), y=per.ic, name="IC (Pearson)", marker_color=COLORS["net"], customdata=what,
+                         hovertemplate="%{y:.3f} (%{customdata})"))
+    fig.add_trace(go.Bar(x=x.tolist(), y=per.rank_ic, name="rank IC (Spearman)", marker_color=COLORS["gross"],
+                         hovertemplate="%{y:.3f}"))
     if "all" in ic_folds.index:
         fig.add_hline(y=ic_folds.loc["all", "ic"], line=dict(color=COLORS["buy_hold"], dash="dash"), showlegend=True,
                       name=f"IC, all days pooled ({ic_folds.loc['all', 'ic']:+.3f})")
@@ -168,18 +176,43 @@ def position_chart(position: pd.Series,  # position per day, e.g. `bt.returns.po
                              line=dict(color=COLORS["net"], width=1, shape="hv")))
     return _dates(fig)
 
+# %% ../nbs/11_plots.ipynb #c1d2e3f1
+_HORIZON_STYLE = dict(path=("the model's path", COLORS["net"]), drift=("historical drift", COLORS["ma_short"]),
+                      one_step_sum=("sum of one-step predictions", COLORS["gross"]))
+
+def horizon_chart(horizons: pd.DataFrame,  # `bt.horizons`: per (h, forecaster) r2_vs_zero and dm_p
+                 ) -> go.Figure:
+    "R² against no change by horizon for each h-day forecast; significant points filled."
+    fig = _figure("Out-of-sample R² against no change, by horizon", hovermode="x unified",
+                  xaxis=dict(title="horizon (trading days)", dtick=5), yaxis=dict(title="R² against no change", tickformat=".1%"))
+    fig.add_hline(y=0, line=dict(color=COLORS["buy_hold"], dash="dash"))
+    for name, (label, color) in _HORIZON_STYLE.items():
+        if name not in horizons.index.get_level_values("forecaster"): continue
+        t = horizons.xs(name, level="forecaster")
+        sig = (t.dm_p < 0.05).to_numpy()
+        fig.add_trace(go.Scatter(x=t.index, y=t.r2_vs_zero, mode="lines+markers", name=label, line=dict(color=color),
+                                 marker=dict(size=8, color=np.where(sig, color, "white"), line=dict(color=color, width=1.5)),
+                                 customdata=t.dm_p.to_numpy()[:, None],
+                                 hovertemplate="R² %{y:.2%}, DM p %{customdata[0]:.3f}<extra>" + label + "</extra>"))
+    return fig
+
 # %% ../nbs/11_plots.ipynb #603979a8
 def attention_by_lag(attention: pd.DataFrame,  # `bt.wf.attention`: columns lag_{n-1} .. lag_0, one row per day
+                     span: float = 0.1,  # the y axis shows at least 1 ± span
                     ) -> go.Figure:
-    "Mean attention weight per lag, with the uniform weight for reference."
+    "Mean attention weight per lag relative to the uniform weight 1/n (1 = uniform), on an axis of at least 1 ± `span`."
     mean = attention.mean()
-    lags = [int(c.removeprefix("lag_")) for c in mean.index]
-    fig = _figure("Mean attention weight per lag", xaxis=dict(title="lag (trading days before the decision day)",
-                                                              autorange="reversed"),
-                  yaxis=dict(title="mean attention weight", hoverformat=".4f", zeroline=False), hovermode="x unified")
-    fig.add_trace(go.Scatter(x=lags, y=mean.to_numpy(), name="mean weight", mode="lines+markers",
-                             line=dict(color=COLORS["net"], width=2), marker=dict(size=5)))
-    fig.add_trace(go.Scatter(x=[max(lags), min(lags)], y=[1 / len(lags)] * 2, mode="lines", name="uniform (1 / lags)",
+    n, lags = len(mean), [int(c.removeprefix("lag_")) for c in mean.index]
+    rel = mean.to_numpy() * n  # display units: multiples of the uniform weight
+    pad = 0.1 * (rel.max() - rel.min())
+    fig = _figure("Mean attention weight per lag", hovermode="x unified",
+                  xaxis=dict(title="lag (trading days before the decision day)", autorange="reversed"),
+                  yaxis=dict(title=f"mean weight ÷ uniform weight 1/{n}", zeroline=False, automargin=True,
+                             range=[min(1 - span, rel.min() - pad), max(1 + span, rel.max() + pad)]))
+    fig.add_trace(go.Scatter(x=lags, y=rel, name="mean weight, relative to uniform", mode="lines+markers",
+                             customdata=mean.to_numpy(), line=dict(color=COLORS["net"], width=2), marker=dict(size=5),
+                             hovertemplate="%{y:.4f} × uniform (weight %{customdata:.5f})"))
+    fig.add_trace(go.Scatter(x=[max(lags), min(lags)], y=[1.0, 1.0], mode="lines", name=f"uniform (1/{n} each = 1)",
                              line=dict(color=COLORS["buy_hold"], dash="dash"), hoverinfo="skip"))
     return fig
 
@@ -252,4 +285,73 @@ def forecast_chart(prices: pd.DataFrame,  # daily OHLCV the forecast starts from
                              line=dict(color=COLORS["net"], width=2, dash="dash"), marker=dict(size=5)))
     fig.update_xaxes(hoverformat="%Y-%m-%d")
     fig.update_yaxes(hoverformat=",.2f")
+    return fig
+
+# %% ../nbs/11_plots.ipynb #c3bd8271
+_SERIES_COLORS = {**{v: COLORS[k] for k, v in _NAMES.items()}, "benchmark": COLORS["ma_short"]}
+
+def _series_color(name, i: int) -> str:
+    "The house colour of a series named like the strategy or buy-and-hold (or 'benchmark'), else one of the colourway."
+    way = TEMPLATE.layout.colorway
+    return _SERIES_COLORS.get(name, way[(i + 2) % len(way)])
+
+def return_histogram(dist: pd.DataFrame,  # `tearsheet.return_distribution`: left, right, mid, density, normal per bin
+                     tail: pd.Series | None = None,  # `tearsheet.tail_risk`, for the VaR lines
+                     title: str = "Distribution of daily returns, strategy (net)",
+                    ) -> go.Figure:
+    "Histogram of daily returns as a density, the normal of the same mean and volatility, and the historical VaR lines."
+    fig = _figure(title, bargap=0, hovermode="x unified", xaxis=dict(title="daily return (%)", tickformat=".1%", hoverformat=".2%"),
+                  yaxis=dict(title="density (per unit of return)", hoverformat=".1f"))
+    fig.add_trace(go.Bar(x=dist.mid, y=dist.density, width=(dist.right - dist.left).to_numpy(), name="daily returns",
+                         marker=dict(color=COLORS["gross"], line=dict(width=0))))
+    fig.add_trace(go.Scatter(x=dist.mid, y=dist.normal, name="normal, same mean and volatility", mode="lines",
+                             line=dict(color=COLORS["price"], width=1.5)))
+    for level, dash in (("95", "dash"), ("99", "dot")):
+        if tail is not None and f"var_{level}" in tail:
+            fig.add_vline(x=-tail[f"var_{level}"], line=dict(color=COLORS["down"], dash=dash, width=1.3), showlegend=True,
+                          name=f"VaR {level} %: a loss of {tail[f'var_{level}']:.2%}")
+    return fig
+
+# %% ../nbs/11_plots.ipynb #d2b1f1bb
+def rolling_beta_chart(beta: pd.Series | pd.DataFrame,  # `tearsheet.rolling_beta` of one series, or several as columns
+                       benchmark: str = "the benchmark",  # its name, for the title
+                       window: int = 126,  # the window the betas were computed over, for the title
+                      ) -> go.Figure:
+    "Trailing-window beta of each series to the benchmark, with the benchmark's own beta of 1."
+    frame = beta.to_frame() if isinstance(beta, pd.Series) else beta
+    fig = _figure(f"Rolling {window}-day beta to {benchmark}", yaxis=dict(title="beta", hoverformat=".2f"))
+    for i, (name, s) in enumerate(frame.items()):
+        fig.add_trace(go.Scatter(x=s.index, y=s, name=str(name), line=dict(color=_series_color(name, i), width=1.6)))
+    fig.add_hline(y=1, line=dict(color=COLORS["buy_hold"], dash="dash", width=1), showlegend=True,
+                  name="beta 1 (moves with the benchmark)")
+    return _dates(fig)
+
+# %% ../nbs/11_plots.ipynb #83c1af6d
+def yearly_returns_chart(yearly: pd.DataFrame,  # `tearsheet.yearly_returns`: years as rows, one column per series
+                         title: str = "Calendar-year returns",
+                        ) -> go.Figure:
+    "Grouped bars of each series' compounded return per calendar year."
+    fig = _figure(title, barmode="group", hovermode="x unified", xaxis=dict(title="year", type="category"),
+                  yaxis=dict(title="return in the year (%)", tickformat=".0%", hoverformat=".1%"))
+    for i, (name, s) in enumerate(yearly.items()):
+        fig.add_trace(go.Bar(x=[str(y) for y in yearly.index], y=s, name=str(name), marker_color=_series_color(name, i)))
+    return fig
+
+# %% ../nbs/11_plots.ipynb #adb2e343
+def cost_sweep_chart(sweep: pd.DataFrame,  # `tearsheet.cost_sweep`: sharpe per cost level (index, bps)
+                     break_even: float | None = None,  # `tearsheet.break_even_cost`, in bps
+                     cost_bps: float | None = None,  # the backtest's own cost (`portfolio.cost_bps`), marked
+                    ) -> go.Figure:
+    "Net Sharpe ratio against the trading cost, with the backtest's cost and the break-even cost marked."
+    title = "Net Sharpe ratio by trading cost" + (f": break-even at {break_even:.1f} bps" if break_even is not None else "")
+    fig = _figure(title, hovermode="x unified", xaxis=dict(title="cost per unit of position traded (bps)", zeroline=False),
+                  yaxis=dict(title="net Sharpe ratio (annualized)", hoverformat=".2f"))
+    fig.add_trace(go.Scatter(x=sweep.index, y=sweep.sharpe, name="net Sharpe ratio", mode="lines+markers",
+                             line=dict(color=COLORS["net"], width=2), marker=dict(size=5)))
+    if cost_bps is not None:
+        fig.add_vline(x=cost_bps, line=dict(color=COLORS["buy_hold"], dash="dot", width=1.3), showlegend=True,
+                      name=f"the backtest's cost ({cost_bps:g} bps)")
+    if break_even is not None and break_even <= sweep.index.max():
+        fig.add_vline(x=break_even, line=dict(color=COLORS["down"], dash="dash", width=1.3), showlegend=True,
+                      name=f"break-even ({break_even:.1f} bps)")
     return fig

@@ -17,8 +17,9 @@ from .store import (INDEX, ReportSummary, config_key, data_digest, list_summarie
                                  report_files, ticker_name, write_atomic)
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'RUN_VAR', 'ReportError', 'template_path', 'run_notebook', 'notebook_html', 'supervised_tempdir',
-           'summarize', 'check_date', 'check_dates', 'check_out_dir', 'check_run', 'build_report', 'write_index']
+__all__ = ['TEMPLATE', 'RUN_VAR', 'SKILL_HORIZON', 'ReportError', 'template_path', 'run_notebook', 'notebook_html',
+           'supervised_tempdir', 'summarize', 'check_date', 'check_dates', 'check_out_dir', 'check_run', 'build_report',
+           'write_index']
 
 # %% ../nbs/12_report.ipynb #a940e9f7
 class ReportError(Exception):
@@ -142,6 +143,15 @@ def summarize(bt,  # `backtest.run_backtest(prices, cfg)`
               generated_at,  # when the run started, a UTC time
              ) -> ReportSummary:
     "The `store.ReportSummary` of a backtest."
+    horizons = []
+    if bt.horizons is not None:
+        path, cov = bt.horizons.xs("path", level="forecaster"), bt.coverage
+        num = lambda x: None if x is None or not np.isfinite(x) else float(x)
+        for h, r in path.iterrows():
+            c = cov.loc[h] if h in cov.index else {}
+            horizons.append(dict(h=int(h), n=int(r.n), r2_vs_zero=num(r.r2_vs_zero), dm_p=num(r.dm_p), hit_rate=num(r.hit_rate),
+                                 beat_zero=bool(r.r2_vs_zero > 0 and r.dm_p < 0.05),
+                                 **{k: num(c.get(k)) for k in ("cover80", "cover95", "calm80", "calm95", "volatile80", "volatile95")}))
     s, lstm, zero, period = bt.strategy, bt.skill.loc["lstm"], bt.versus.loc["zero"], bt.returns.index
     net, hold = s.loc["strategy (net)"], s.loc["buy and hold"]
     return ReportSummary(
@@ -152,7 +162,8 @@ def summarize(bt,  # `backtest.run_backtest(prices, cfg)`
         strategy_sharpe=net.sharpe, buy_hold_sharpe=hold.sharpe, strategy_max_drawdown=net.max_drawdown,
         hit_rate=lstm.hit_rate, r2_oos=lstm.r2_oos, dm_p=zero.dm_p,
         beat_zero=bool(zero.better and zero.dm_p < 0.05),  # lower MSE than the zero forecast, and DM p < 0.05
-        beat_buy_hold=bool(net.sharpe > hold.sharpe), generated_at=pd.Timestamp(generated_at).isoformat())
+        beat_buy_hold=bool(net.sharpe > hold.sharpe), generated_at=pd.Timestamp(generated_at).isoformat(),
+        horizons=horizons)
 
 # %% ../nbs/12_report.ipynb #eb954d20
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -290,7 +301,8 @@ _EXPLAIN = ("Every number is out of sample: each day was predicted by a model tr
             " annualised; max drawdown is the strategy's worst fall from a peak; hit rate is the share of days whose"
             " direction the forecast got right; R² is out of sample against the zero-return forecast (above 0: better"
             " than predicting no change); DM p is the Diebold-Mariano test of the forecast against the zero-return"
-            " forecast (small: the difference is unlikely to be luck).")
+            " forecast (small: the difference is unlikely to be luck). R² and DM p at 7 days score the model's 7-day path (fed its own"
+            " predictions, as the dashboard shows it) the same way, against no change over those 7 days.")
 
 _SORT = """<script>/* click a heading to sort its table; numbers (1.5, -3.2%) by value, the rest as text, a dash last */
 document.querySelectorAll("table.sortable").forEach(t => t.querySelectorAll("thead th").forEach((th, i) => {
@@ -307,6 +319,13 @@ document.querySelectorAll("table.sortable").forEach(t => t.querySelectorAll("the
 }));
 </script>"""
 
+SKILL_HORIZON = 7  # the index shows each report's skill at this horizon: the dashboard opens on it
+
+def _week(s: ReportSummary) -> list[str]:
+    "The R² against no change and DM p of the path at `SKILL_HORIZON` days, or dashes when the report did not score it."
+    r = next((r for r in s.horizons if r.get("h") == SKILL_HORIZON), {})
+    return [_num(r.get("r2_vs_zero"), ".4f"), _num(r.get("dm_p"), ".3f")]
+
 def _row(s: ReportSummary) -> str:
     "One table row of the index: the report of `s.ticker`, linked, with its numbers."
     e = lambda x: html.escape(str(x))
@@ -315,9 +334,9 @@ def _row(s: ReportSummary) -> str:
     cells = [f'<a href="{quote(report_files(s.ticker).html.name)}">{e(s.ticker)}</a>', f'{e(s.start)} to {e(s.end)}',
              _num(s.strategy_sharpe, ".2f"), _num(s.buy_hold_sharpe, ".2f"), mark(s.beat_buy_hold),
              _num(s.strategy_max_drawdown, ".1%"), _num(s.hit_rate, ".1%"),
-             _num(s.r2_oos, ".4f"), _num(s.dm_p, ".3f"), mark(s.beat_zero),
+             _num(s.r2_oos, ".4f"), _num(s.dm_p, ".3f"), mark(s.beat_zero), *_week(s),
              f'{e(when)} UTC', f'<code>{e(s.config_key)}</code>']
-    return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 10) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
+    return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 12) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
 
 def _failures(failed: dict) -> str:
     "The table of the tickers whose last run failed, with their sentences."
@@ -334,7 +353,8 @@ def write_index(out_dir: str | Path = "reports",  # the folder of the reports
     "Rewrite `out_dir/index.html` from the report summaries and the failures: a view across tickers, a row per report linking to it, the failures."
     out_dir, found = Path(out_dir), list_summaries(out_dir)
     head = ["ticker", "out-of-sample period", "Sharpe: strategy", "Sharpe: buy and hold", "beats buy and hold",
-            "max drawdown", "hit rate", "R² (oos)", "DM p", "beats zero (p < 0.05)", "generated", "config key"]
+            "max drawdown", "hit rate", "R² (oos)", "DM p", "beats zero (p < 0.05)", f"R² at {SKILL_HORIZON} days",
+            f"DM p at {SKILL_HORIZON} days", "generated", "config key"]
     table = (_across(found) + "<h2>Reports</h2>\n<table class=\"sortable\"><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>\n"
              + "\n".join(map(_row, found)) + "\n</tbody></table>") if found else \

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_store.ipynb #28eb65a6
 from __future__ import annotations
-import contextlib, fcntl, hashlib, json, math, os, re, secrets
+import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets
 from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -124,7 +124,7 @@ def report_files(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
                        d / f"{stem}.failed.ipynb")
 
 # %% ../nbs/00a_store.ipynb #418cabd9
-SUMMARY_SCHEMA = 1
+SUMMARY_SCHEMA = 2  # 2: `horizons`, the skill and band coverage of every horizon
 
 @dataclass(frozen=True)
 class ReportSummary:
@@ -149,6 +149,7 @@ class ReportSummary:
     beat_zero: bool  # lower MSE than the zero forecast and DM p < 0.05
     beat_buy_hold: bool  # higher net Sharpe ratio than buy and hold
     generated_at: str  # ISO time, UTC
+    horizons: list = dataclasses.field(default_factory=list)  # per h: {h, n, r2_vs_zero, dm_p, hit_rate, beat_zero, cover80, cover95}
     schema: int = SUMMARY_SCHEMA
 
     def __post_init__(self):

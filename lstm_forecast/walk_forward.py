@@ -15,13 +15,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from statsmodels.tsa.ar_model import AutoReg
 from .config import Config, WalkForwardConfig
-from .features import FEATURES, make_features
+from .features import FEATURES, last_day_features, make_features
 from .regime import fit_regime, regime_probability
 from .model import Ensemble, make_sequences, train_model, predict
 
 # %% auto #0
-__all__ = ['MODEL', 'FORECASTERS', 'Fold', 'make_folds', 'fold_seed', 'predict_rows', 'WindowFit', 'fit_window', 'lstm', 'zero',
-           'hist_mean', 'ridge', 'ar1', 'run_fold', 'WalkForward', 'walk_forward']
+__all__ = ['MODEL', 'FORECASTERS', 'Fold', 'make_folds', 'fold_seed', 'predict_rows', 'WindowFit', 'fit_window',
+           'recursive_paths', 'lstm', 'zero', 'hist_mean', 'ridge', 'ar1', 'run_fold', 'WalkForward', 'walk_forward']
 
 # %% ../nbs/05_walk_forward.ipynb #fabb62e1
 @dataclass(frozen=True)
@@ -101,6 +101,41 @@ def fit_window(feats: pd.DataFrame | list,  # `make_features` output (FEATURES a
                                 days=np.tile(ends, len(wins)), vol=(v, scaler.mean_[v], scaler.scale_[v]))
     return WindowFit(model, scaler, losses, start + ends, (wins[0].index[0], wins[0].index[-1]), seed, L)
 
+# %% ../nbs/05_walk_forward.ipynb #9a1c0e02
+def recursive_paths(model: Ensemble,  # a trained network
+                    scaler: StandardScaler,  # fitted on its training window's features
+                    feats: pd.DataFrame,  # `make_features(prices)`
+                    prices: pd.DataFrame,  # the OHLCV the features came from
+                    ends,  # row positions in `feats` of the origins: a path starts at the close of that day
+                    horizon: int,  # days in each path
+                    cfg: Config,
+                   ) -> np.ndarray:
+    "(len(ends), horizon) predicted daily log returns: the recursive path from each origin, all origins in one batch."
+    f, L, ends = cfg.features, cfg.model.seq_len, np.asarray(ends, dtype=int)
+    n, W = len(ends), cfg.features.warmup  # W closes make one day's raw features
+    if n == 0: return np.empty((0, horizon))
+    pos = prices.index.get_indexer(feats.index[ends])  # the origins' rows in `prices`
+    if (pos < W - 1).any() or ends.min() < L - 1: raise ValueError("an origin needs a full sequence and a feature warm-up before it.")
+    back = pos[:, None] + np.arange(-W + 1, 1)[None, :]  # the real days each origin's buffer starts with
+    close = np.concatenate([prices["Close"].to_numpy(np.float64)[back], np.zeros((n, horizon))], axis=1)
+    vol = prices["Volume"].to_numpy(np.float64)
+    v_pred = vol[pos[:, None] + np.arange(-f.volume_window + 1, 1)[None, :]].mean(axis=1)  # as `forecast.extend_prices`
+    volume = np.concatenate([vol[back], np.repeat(v_pred[:, None], horizon, axis=1)], axis=1)
+    lo = ends.min() - L + 1
+    X = scaler.transform(feats[FEATURES].iloc[lo:ends.max() + 1].to_numpy()).astype(np.float32)
+    seq = X[(ends - lo)[:, None] + np.arange(-L + 1, 1)[None, :]]  # (n, L, k): the real sequence ending at each origin
+    out = np.empty((n, horizon))
+    model.eval()
+    with torch.no_grad():
+        for k in range(horizon):
+            if k:  # day t+k's row holds the raw features of day t+k-1: real closes up to t, predicted after
+                j = W + k - 1  # buffer columns up to day t+k-1
+                row = scaler.transform(last_day_features(close[:, :j], volume[:, :j], f)).astype(np.float32)
+                seq = np.concatenate([seq[:, 1:], row[:, None, :]], axis=1)
+            out[:, k] = model(torch.from_numpy(np.ascontiguousarray(seq))).cpu().numpy()
+            close[:, W + k] = close[:, W + k - 1] * np.exp(out[:, k])
+    return out
+
 # %% ../nbs/05_walk_forward.ipynb #18fe43dd
 MODEL = "lstm"  # the forecaster whose predictions are the `pred` column: the one the strategy sizes
 
@@ -112,7 +147,7 @@ def lstm(feats: pd.DataFrame, fold: Fold, cfg: Config, seed: int) -> tuple[pd.Se
     train_pred, _ = fit.predict(feats, fit.train_ends)
     return pd.Series(pred, index=feats.index[ends]), dict(
         attention=attention, losses=fit.losses, train_pred=pd.Series(train_pred, index=feats.index[fit.train_ends], name="pred"),
-        info=_fit_info(fit.model.history))
+        info=_fit_info(fit.model.history), fit=fit)
 
 def _fit_info(h: dict) -> dict:
     "What a fold's table keeps of the training: the shrinkage factor, the best epoch, losses relative to the target's variance."
@@ -187,10 +222,15 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
         if name != MODEL: out[name] = preds[name].to_numpy()
     out = out.join(p_unfav.reindex(days))
     m = extras[MODEL]
+    fit, paths = m.pop("fit", None), None
+    if cfg.walk_forward.paths and fit is not None:  # the product's recursive path from every test day, in one batch
+        H = cfg.forecast.max_horizon
+        paths = pd.DataFrame(recursive_paths(fit.model, fit.scaler, past, prices.loc[:days[-1]], np.arange(te.start, te.stop), H, cfg),
+                             index=days, columns=pd.RangeIndex(1, H + 1, name="h"))
     info = dict(fold=fold.k, train_start=dates[tr.start], train_end=dates[tr.stop - 1], test_start=days[0],
                 test_end=days[-1], n_train=len(m["train_pred"]), n_test=len(days), final_loss=m["losses"][-1],
                 **m.get("info", {}), seconds=time.perf_counter() - t0)
-    return dict(predictions=out, info=info, losses=m["losses"], attention=m["attention"], train_pred=m["train_pred"])
+    return dict(predictions=out, info=info, losses=m["losses"], attention=m["attention"], train_pred=m["train_pred"], paths=paths)
 
 # %% ../nbs/05_walk_forward.ipynb #328766cc
 @dataclass
@@ -202,6 +242,7 @@ class WalkForward:
     attention: pd.DataFrame  # per test day: attention weight per lag (lag 0 = the day itself)
     train_pred: dict  # fold -> in-sample predictions on the training window (for the confidence gate)
     config: Config
+    paths: pd.DataFrame | None = None  # per test day: the recursive path's predicted log return of day h = 1..max_horizon (columns)
 
     @property
     def baselines(self) -> list[str]:
@@ -265,4 +306,5 @@ def walk_forward(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
         losses={r["info"]["fold"]: r["losses"] for r in results},
         attention=pd.concat([pd.DataFrame(r["attention"], index=r["predictions"].index, columns=lags) for r in results]),
         train_pred={r["info"]["fold"]: r["train_pred"] for r in results},
-        config=cfg)
+        config=cfg,
+        paths=pd.concat([r["paths"] for r in results]) if all(r["paths"] is not None for r in results) else None)

@@ -76,11 +76,12 @@ def write_report(reports: Path, prices, cfg):
     "A report of `prices` as a report run stores it: page, a real walk-forward's predictions, summary (skill from them, strategy made up)."
     from lstm_forecast import store
     from lstm_forecast.walk_forward import walk_forward
+    from lstm_forecast.forecast import stored_predictions
     wf = walk_forward(prices, cfg, progress=False)
     t, p = prices.attrs["ticker"], wf.predictions
     hit, r2 = float(((p.pred > 0) == (p.target > 0)).mean()), float(1 - ((p.target - p.pred) ** 2).sum() / (p.target ** 2).sum())
     files = store.report_files(t, reports)
-    store.write_predictions(files.predictions, wf.predictions)
+    store.write_predictions(files.predictions, stored_predictions(wf))  # with the paths: the band's errors
     store.write_atomic(files.html, f"<html><body>{t}</body></html>")
     summary = store.ReportSummary(
         ticker=t, source=prices.attrs["source"], start=f"{wf.predictions.index[0]:%Y-%m-%d}",
@@ -172,7 +173,7 @@ def test_forecast_has_the_band_model_and_record_of_its_report(server, data):
     code, _, f = get(server + "/api/v1/forecast/%5EGSPC?horizon=7")
     assert code == 200 and f["ticker"] == "^GSPC" and f["horizon"] == 7 and len(f["path"]) == 7
     s = data["summary"]
-    assert f["band"]["available"] and "empirical" in f["band"]["note"]
+    assert f["band"]["available"] and "adaptive conformal" in f["band"]["note"]
     assert all(p["lo95"] < p["lo80"] < p["price"] < p["hi80"] < p["hi95"] for p in f["path"])
     assert f["model"]["model_key"] == s.model_key == f["report"]["model_key"]
     assert f["model"]["train_window"][1] < f["origin"] == s.last_data_date

@@ -126,7 +126,7 @@ def test_dashboard_in_a_browser(server):
             page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].length >= 2")
             chart = [t for t in plots(page) if "candlestick" not in t]
             assert chart and chart[0].count("scatter") == 6, plots(page)  # close, 2 bands x 2 edges, forecast
-            expect(page.locator(".lf-caption")).to_contain_text("empirical 80 %/95 % bands from")
+            expect(page.locator(".lf-caption")).to_contain_text("80 %/95 % bands from the errors of")
             expect(page.locator("body")).to_contain_text("total return")
             expect(page.locator("body")).to_contain_text("Final model: trained on")
             shot(page, "2_forecast")

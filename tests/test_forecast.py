@@ -71,9 +71,9 @@ def test_msft_forecast(msft):
     assert np.isfinite(fc.to_numpy()).all()
     assert (fc.lo95 <= fc.lo80).all() and (fc.lo80 <= fc.hi80).all() and (fc.hi80 <= fc.hi95).all()
     width = np.log(fc.hi95 / fc.lo95)
-    assert width.iloc[-1] > 2 * width.iloc[0]  # h-day error sums spread out roughly like sqrt(h)
+    assert width.iloc[-1] > 2 * width.iloc[0]  # h-day errors spread out roughly like sqrt(h)
     assert abs(fc.cumulative_return.iloc[-1]) < 0.5
-    assert fc.attrs["band_note"].startswith(f"empirical 80 %/95 % bands from {len(wf.predictions)} out-of-sample")
+    assert fc.attrs["band_note"].startswith(f"80 %/95 % bands from the errors of {len(wf.predictions)} out-of-sample path forecasts")
     assert forecast(final, px, 30, wf=wf).equals(fc)  # deterministic
 
 

@@ -19,7 +19,7 @@ def perturb_after(prices: pd.DataFrame, T: pd.Timestamp, seed: int = 0) -> pd.Da
 
 def run(prices, cfg):
     bt = evaluate(walk_forward(prices, cfg, progress=False), prices)
-    return bt.wf.predictions, bt.sizing
+    return bt.wf.predictions.join(bt.wf.paths.add_prefix("path_")), bt.sizing  # with each test day's 1..30 day path
 
 @pytest.fixture(scope="module", params=["synthetic", "MSFT"])
 def case(request):
@@ -42,11 +42,12 @@ def test_future_perturbation_leaves_past_unchanged(case, which):
     T = where(preds, which)
     preds2, sizing2 = run(perturb_after(prices, T, seed=5), cfg)
     past, future = preds.index <= T, preds.index > T
-    cols = ["fold", "pred", "zero", "hist_mean", "ridge", "ar1", "p_unfavourable"]
+    cols = ["fold", "pred", "zero", "hist_mean", "ridge", "ar1", "p_unfavourable", *[f"path_{h}" for h in range(1, 31)]]
     pd.testing.assert_frame_equal(preds.loc[past, cols], preds2.loc[past, cols], check_exact=True)
     pd.testing.assert_series_equal(sizing.position[past], sizing2.position[past], check_exact=True)
     # ... and the perturbation did reach the model: later predictions changed
     assert not np.allclose(preds.pred[future], preds2.pred[future])
+    assert not np.allclose(preds.path_5[future], preds2.path_5[future])  # and the paths that start after T
 
 def test_same_seed_same_run_different_seed_differs(case):
     prices, cfg, preds, sizing = case
