@@ -7,7 +7,7 @@ from __future__ import annotations
 import ctypes, multiprocessing, os, pickle, signal, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, reduce
 from typing import Callable
 import cloudpickle, numpy as np, pandas as pd, torch
 from sklearn.linear_model import Ridge
@@ -21,7 +21,8 @@ from .model import Ensemble, make_sequences, train_model, predict
 
 # %% auto #0
 __all__ = ['MODEL', 'FORECASTERS', 'Fold', 'make_folds', 'fold_seed', 'predict_rows', 'WindowFit', 'fit_window',
-           'recursive_paths', 'lstm', 'zero', 'hist_mean', 'ridge', 'ar1', 'run_fold', 'WalkForward', 'walk_forward']
+           'recursive_paths', 'lstm', 'zero', 'hist_mean', 'ridge', 'ar1', 'run_fold', 'WalkForward', 'walk_forward',
+           'pooled_walk_forward']
 
 # %% ../nbs/05_walk_forward.ipynb #fabb62e1
 @dataclass(frozen=True)
@@ -141,7 +142,10 @@ MODEL = "lstm"  # the forecaster whose predictions are the `pred` column: the on
 
 def lstm(feats: pd.DataFrame, fold: Fold, cfg: Config, seed: int) -> tuple[pd.Series, dict]:
     "The AttnLSTM fitted on the fold's window (`fit_window`): test-day predictions, with attention, losses and in-sample predictions."
-    fit = fit_window(feats, fold.train, cfg, seed)
+    return _lstm_outputs(feats, fold, fit_window(feats, fold.train, cfg, seed))
+
+def _lstm_outputs(feats: pd.DataFrame, fold: Fold, fit: WindowFit) -> tuple[pd.Series, dict]:
+    "A fitted network's test-day predictions and the extras the walk-forward keeps."
     ends = np.arange(fold.test.start, fold.test.stop)
     pred, attention = fit.predict(feats, ends)
     train_pred, _ = fit.predict(feats, fit.train_ends)
@@ -266,18 +270,39 @@ class _ByValue:
     def __call__(self, *args): return self.fn(*args)
     def __reduce__(self): return pickle.loads, (self.blob,)
 
-def _run_folds(feats, prices, folds, cfg, forecasters):
-    "Results of `run_fold` in fold order: one after another, or in worker processes that die with this one."
-    workers = min(cfg.walk_forward.workers or os.cpu_count() or 1, len(folds))
-    if workers == 1:
-        for f in folds: yield run_fold(feats, prices, f, cfg, forecasters)
+def _in_workers(jobs: list, workers: int):
+    "Results of the callables `jobs` in order: one after another, or in `workers` worker processes that die with this one."
+    if workers <= 1:
+        for job in jobs: yield job()
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_ByValue(partial(_die_with_parent, os.getpid())))
     try:
-        futures = [pool.submit(_ByValue(partial(run_fold, feats, prices, f, cfg, forecasters))) for f in folds]
+        futures = [pool.submit(_ByValue(job)) for job in jobs]
         for fut in futures: yield fut.result()
     finally: pool.shutdown(wait=True, cancel_futures=True)
+
+def _workers(cfg: Config, folds: list) -> int: return min(cfg.walk_forward.workers or os.cpu_count() or 1, len(folds))
+
+def _run_folds(feats, prices, folds, cfg, forecasters):
+    "Results of `run_fold` in fold order: one after another, or in worker processes that die with this one."
+    yield from _in_workers([partial(run_fold, feats, prices, f, cfg, forecasters) for f in folds], _workers(cfg, folds))
+
+def _fold_line(folds: list, i: dict) -> str:
+    return (f"fold {i['fold'] + 1}/{len(folds)}: test {i['test_start']:%Y-%m-%d}..{i['test_end']:%Y-%m-%d}, "
+            f"train loss {i['final_loss']:.3g}, {i['seconds']:.1f} s")
+
+def _gather(results: list, cfg: Config) -> WalkForward:
+    "The `WalkForward` of the folds' `run_fold` results."
+    lags = [f"lag_{j}" for j in range(cfg.model.seq_len - 1, -1, -1)]
+    return WalkForward(
+        predictions=pd.concat([r["predictions"] for r in results]),
+        folds=pd.DataFrame([r["info"] for r in results]).set_index("fold"),
+        losses={r["info"]["fold"]: r["losses"] for r in results},
+        attention=pd.concat([pd.DataFrame(r["attention"], index=r["predictions"].index, columns=lags) for r in results]),
+        train_pred={r["info"]["fold"]: r["train_pred"] for r in results},
+        config=cfg,
+        paths=pd.concat([r["paths"] for r in results]) if all(r["paths"] is not None for r in results) else None)
 
 def walk_forward(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
                  cfg: Config = Config(),
@@ -295,16 +320,30 @@ def walk_forward(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
                          f"and at least one test day: load a longer history or shorten walk_forward.train")
     results = []
     for r in _run_folds(feats, prices, folds, cfg, forecasters):
-        f, i = folds[r["info"]["fold"]], r["info"]
-        _say(progress, f"fold {f.k + 1}/{len(folds)}: test {i['test_start']:%Y-%m-%d}..{i['test_end']:%Y-%m-%d}, "
-                       f"train loss {i['final_loss']:.3g}, {i['seconds']:.1f} s")
+        _say(progress, _fold_line(folds, r["info"]))
         results.append(r)
-    lags = [f"lag_{j}" for j in range(cfg.model.seq_len - 1, -1, -1)]
-    return WalkForward(
-        predictions=pd.concat([r["predictions"] for r in results]),
-        folds=pd.DataFrame([r["info"] for r in results]).set_index("fold"),
-        losses={r["info"]["fold"]: r["losses"] for r in results},
-        attention=pd.concat([pd.DataFrame(r["attention"], index=r["predictions"].index, columns=lags) for r in results]),
-        train_pred={r["info"]["fold"]: r["train_pred"] for r in results},
-        config=cfg,
-        paths=pd.concat([r["paths"] for r in results]) if all(r["paths"] is not None for r in results) else None)
+    return _gather(results, cfg)
+
+# %% ../nbs/05_walk_forward.ipynb #8c3d0e04
+def _pooled_fold(feats: dict, prices: dict, fold: Fold, cfg: Config) -> dict:
+    "One network fitted on the fold's window of every ticker, then each ticker's `run_fold` with it."
+    fit = fit_window(list(feats.values()), fold.train, cfg, fold_seed(cfg.seed, fold.k))
+    fitted = lambda f, fold, cfg, seed: _lstm_outputs(f, fold, fit)
+    return {t: run_fold(feats[t], prices[t], fold, cfg, {MODEL: fitted}) for t in feats}
+
+def pooled_walk_forward(prices: dict,  # ticker -> daily OHLCV
+                        cfg: Config = Config(),
+                        progress=True,  # True prints a line per fold; False is silent; a callable receives the lines
+                       ) -> dict:
+    "One network per fold trained on every ticker's window at once (their common dates), forecasting each: ticker -> `WalkForward`."
+    common = reduce(pd.Index.intersection, [p.index for p in prices.values()])
+    prices = {t: p.loc[common] for t, p in prices.items()}
+    feats = {t: make_features(p, cfg.features) for t, p in prices.items()}
+    n = min(int(f["target"].notna().sum()) for f in feats.values())
+    folds = make_folds(n, cfg.walk_forward)
+    if not folds: raise ValueError(f"{n} common days of features are too few for one fold: load longer histories or shorten walk_forward.train.")
+    results = {t: [] for t in feats}
+    for r in _in_workers([partial(_pooled_fold, feats, prices, f, cfg) for f in folds], _workers(cfg, folds)):
+        for t, x in r.items(): results[t].append(x)
+        _say(progress, f"pooled {_fold_line(folds, x['info'])} (the last ticker's)")
+    return {t: _gather(rs, cfg) for t, rs in results.items()}
