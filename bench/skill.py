@@ -42,10 +42,13 @@ def variant_config(name: str, extra: dict | None = None) -> tuple[Config, bool]:
     return with_overrides(Config(), {"model.preset": preset, **BASE, **(EXTRA if extra is None else extra)}), pooled
 
 
+ETFS = ("SPY",)  # in the shared folder besides the 30 stocks; not a stock
+
+
 def load_universe(folder: Path, years: int, tickers=None) -> dict:
-    "The last `years` x 252 days with a known next-day return (plus the feature warm-up) of every CSV in `folder`."
+    "The last `years` x 252 days with a known next-day return (plus the feature warm-up) of every stock's CSV in `folder`."
     rows = years * 252 + Config().features.warmup + 1
-    paths = sorted(folder.glob("*.csv")) if not tickers else [folder / f"{t}.csv" for t in tickers]
+    paths = [p for p in sorted(folder.glob("*.csv")) if p.stem not in ETFS] if not tickers else [folder / f"{t}.csv" for t in tickers]
     return {p.stem: read_price_csv(p).iloc[-rows:] for p in paths}
 
 
