@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HARNESS = "skill/1"  # part of every cache key: change it when the scoring changes
 H = 7  # the horizon scored besides one day (the dashboard opens on 7 days)
 BASE = {"regime.method": "none", "walk_forward.workers": 1, "model.threads": 1, "forecast.max_horizon": H}
-DEFAULT_VARIANTS = ["original", "anchor", "anchor-shrink", "anchor-stop", "anchor-vol", "anchor-ens3", "pooled-anchor"]
+DEFAULT_VARIANTS = ["original", "anchor", "anchor-shrink", "anchor-vol", "anchor-stop", "pooled-anchor", "anchor-ens3"]
 
 
 EXTRA = {}  # --set overrides on top of every variant (e.g. model.epochs=1 for a try-out); part of the cache key
@@ -159,7 +159,7 @@ def main():
     t0 = time.perf_counter()
     single = [(v, t) for v, t in todo if not variant_config(v)[1]]
     if single:
-        pool = ProcessPoolExecutor(a.processes, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1,
+        pool = ProcessPoolExecutor(a.processes, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=partial(_die_with_parent, os.getpid()))
         try:
             futures = [pool.submit(run_task, v, EXTRA, t, universe[t], files[v, t]) for v, t in single]
@@ -175,12 +175,13 @@ def main():
         for r in res:
             tickers.append({"variant": v, **{k: x for k, x in r.items() if k not in ("folds", "attention")}})
             folds += [{"variant": v, "ticker": r["ticker"], **f, "rel_losses": json.dumps(f["rel_losses"])} for f in r["folds"]]
-        attention.append(pd.Series(np.mean([r["attention"] for r in res], axis=0), name=v))
+        mean_att = np.mean([r["attention"] for r in res], axis=0)  # oldest lag first
+        attention.append(pd.Series(mean_att, index=[f"lag_{j}" for j in range(len(mean_att) - 1, -1, -1)], name=v))
     table = pd.DataFrame(rows).set_index("variant")
     a.out.mkdir(parents=True, exist_ok=True)
     for name, df in dict(skill_table=table, skill_tickers=pd.DataFrame(tickers), skill_folds=pd.DataFrame(folds),
                          skill_attention=pd.DataFrame(attention)).items():
-        store.write_atomic(a.out / f"{name}.csv", df.to_csv(float_format="%.6g"))
+        store.write_atomic(a.out / f"{name}.csv", df.to_csv(float_format="%.6g", index=name in ("skill_table", "skill_attention")))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.assign(r2_1=table.r2_1 * 100, r2_7=table.r2_7 * 100).rename(columns={"r2_1": "R2_1d_%", "r2_7": "R2_7d_%"})
               .round(dict(**{"R2_1d_%": 3, "R2_7d_%": 3}, ic_median=4, ic_pooled=4, seconds=0, shrink0=3)).to_string())

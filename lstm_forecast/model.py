@@ -180,7 +180,8 @@ def train_model(X_seq: np.ndarray,  # (n, seq_len, k) sequences of scaled featur
         with torch.no_grad(): p = model(Xt[val], shrink=False).cpu().numpy().astype(np.float64)
         pp = float(p @ p)
         model.shrink.fill_(float(np.clip(p @ y[val] / pp, 0.0, 1.0)) if pp > 0 else 0.0)
-    model.history = dict(members=members, shrink=float(model.shrink), target_var=float(t[train].var()))
+    base = float(np.mean((t[val] - t[train].mean()) ** 2)) if val.any() else np.nan  # the training mean's validation loss
+    model.history = dict(members=members, shrink=float(model.shrink), target_var=float(t[train].var()), val_base=base)
     return model, members[0]["losses"]
 
 # %% ../nbs/04_model.ipynb #1b42f539

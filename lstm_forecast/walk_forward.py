@@ -154,10 +154,10 @@ def _lstm_outputs(feats: pd.DataFrame, fold: Fold, fit: WindowFit) -> tuple[pd.S
         info=_fit_info(fit.model.history), fit=fit)
 
 def _fit_info(h: dict) -> dict:
-    "What a fold's table keeps of the training: the shrinkage factor, the best epoch, losses relative to the target's variance."
+    "What a fold's table keeps of the training: shrinkage factor, best epoch, losses relative to predicting the training mean."
     m, var = h["members"][0], h["target_var"] or 1.0
     return dict(shrink=h["shrink"], best_epoch=m["best_epoch"], rel_loss=m["losses"][m["best_epoch"] - 1] / var,
-                rel_val_loss=m["val_losses"][m["best_epoch"] - 1] / var if m["val_losses"] else np.nan)
+                rel_val_loss=m["val_losses"][m["best_epoch"] - 1] / h["val_base"] if m["val_losses"] else np.nan)
 
 # %% ../nbs/05_walk_forward.ipynb #856ce833
 def _fit_rows(feats: pd.DataFrame, fold: Fold) -> pd.DataFrame:
