@@ -15,6 +15,7 @@ import numpy as np, pandas as pd, torch
 from lstm_forecast.backtest import run_backtest
 from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import check_history, read_price_csv
+from lstm_forecast.store import config_key
 
 STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 DAYS_PER_YEAR = 252
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     print(f"ticker {args.ticker}: {len(prices)} rows {prices.index[0]:%Y-%m-%d}..{prices.index[-1]:%Y-%m-%d} "
           f"({days} target days = {days / DAYS_PER_YEAR:.2f} x {DAYS_PER_YEAR}{short}; + {cfg.features.warmup} "
           f"warm-up rows + 1 final row without a target)")
-    print(f"config {cfg.digest()}: epochs {cfg.model.epochs}, seq_len {cfg.model.seq_len}, hidden {cfg.model.hidden}, "
+    print(f"config key {config_key(cfg)}: epochs {cfg.model.epochs}, seq_len {cfg.model.seq_len}, hidden {cfg.model.hidden}, "
           f"layers {cfg.model.layers}, train/test/step {cfg.walk_forward.train}/{cfg.walk_forward.test}/"
           f"{cfg.walk_forward.step}, regime {cfg.regime.method}, workers {cfg.walk_forward.workers} "
           f"(0 = one per core), torch threads {cfg.model.threads} per process, torch {torch.__version__}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #73ee0c37
 from __future__ import annotations
-import dataclasses, difflib, hashlib, json, math, re
+import dataclasses, difflib, json, math, re
 from dataclasses import dataclass, field, fields, asdict
 from functools import reduce
 
@@ -210,9 +210,6 @@ class Config:
         kw = {k: _SECTIONS[k](**d.pop(k)) for k in list(d) if k in _SECTIONS}
         return cls(**d, **kw)
 
-    def digest(self) -> str:
-        "Short stable hash of the whole config."
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 # %% ../nbs/00_config.ipynb #16256eec
 def _coerce(key: str, value, default):
