@@ -174,7 +174,7 @@ def main():
         rows.append(variant_row(v, res, days))
         for r in res:
             tickers.append({"variant": v, **{k: x for k, x in r.items() if k not in ("folds", "attention")}})
-            folds += [{"variant": v, "ticker": r["ticker"], **f, "rel_losses": json.dumps(f["rel_losses"])} for f in r["folds"]]
+            folds += [{"variant": v, "ticker": r["ticker"], **f, "rel_losses": json.dumps([round(x, 5) for x in f["rel_losses"]])} for f in r["folds"]]
         mean_att = np.mean([r["attention"] for r in res], axis=0)  # oldest lag first
         attention.append(pd.Series(mean_att, index=[f"lag_{j}" for j in range(len(mean_att) - 1, -1, -1)], name=v))
     table = pd.DataFrame(rows).set_index("variant")
