@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields, asdict
 from functools import reduce
 
 # %% auto #0
-__all__ = ['PRESETS', 'FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig', 'ForecastConfig',
-           'Config', 'with_overrides', 'preset_name', 'min_rows']
+__all__ = ['PRESETS', 'DEFAULT_NOTE', 'FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig',
+           'ForecastConfig', 'Config', 'with_overrides', 'preset_name', 'min_rows']
 
 # %% ../nbs/00_config.ipynb #0d7aa773
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ class ModelConfig:
     threads: int = 1  # torch CPU threads
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
     scale_target: bool = True  # learn the target standardized on the training window (outputs stay in log returns)
-    anchor: bool = False  # learn the target's departure from its training mean and never add the mean back: forecasts depart from no change
+    anchor: bool = True  # learn the target's departure from its training mean and never add the mean back: forecasts depart from no change
     ensemble: int = 1  # networks trained with derived seeds whose predictions are averaged (1: one network)
-    val_days: int = 0  # last days of the training window held out to validate (early stopping, shrinkage); 0: none
+    val_days: int = 63  # last days of the training window held out to validate (early stopping, shrinkage); 0: none
     patience: int = 3  # epochs without a lower validation loss before training stops and the best epoch returns (0: all epochs, the last)
     shrink: bool = False  # multiply every prediction by a factor in [0, 1] fitted on the validation days (needs val_days > 0)
     vol_scale: bool = False  # learn the target divided by the origin's volatility_30, predictions multiplied back
@@ -259,6 +259,11 @@ PRESETS = {  # name -> the model fields it sets
     "anchor-vol": {**_ORIGINAL, "anchor": True, "vol_scale": True},  # ... the target in units of the origin's volatility
     "anchor-ens3": {**_ORIGINAL, "anchor": True, "ensemble": 3},  # ... three seeds averaged
 }
+
+DEFAULT_NOTE = ("The model does not beat no change. On the last four years of 30 large caps, no variant of the AttnLSTM "
+                "forecast better than no change without being significantly worse than it on some tickers (bench/skill.py, "
+                "nbs/model_experiment.ipynb). The default, anchor-stop (anchored at no change, training stopped early), is "
+                "the least bad: it forecasts small departures from no change.")  # for the report, the dashboard and the README
 
 def preset_name(cfg: Config | ModelConfig) -> str:
     "The name of the preset `cfg`'s model is, or 'custom'."

@@ -64,7 +64,7 @@ def test_same_seed_other_process_is_bit_identical(fits):
 def test_real_fit_answers_in_log_returns(fits):
     _, r = fits
     pred, att, losses, y = r["a"]["pred"], r["a"]["att"], r["a"]["losses"], r["a"]["y_train"]
-    assert pred.shape == (63,) and att.shape == (63, 60) and len(losses) == 15
+    assert pred.shape == (63,) and att.shape == (63, 60) and 1 <= len(losses) <= 15  # the default stops early
     np.testing.assert_allclose(att.sum(1), 1, rtol=1e-5)
     # daily log-return scale: near the training mean, well inside one training std
     assert np.all(np.abs(pred - y.mean()) < y.std())
