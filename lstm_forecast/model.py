@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, sklearn, torch
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 import lstm_forecast
-from .config import PRESETS, Config, ModelConfig
+from .config import Config, ModelConfig
 from .store import write_atomic
 
 # %% auto #0
