@@ -63,11 +63,26 @@ def run_notebook(template: Path,  # the notebook to run
 PLOTLY_MIME = "application/vnd.plotly.v1+json"  # how the template's figures are stored in the executed notebook
 PLOTLY_JS = "plotly.min.js"  # plotly.js beside the reports, for pages that are not self-contained
 
+_CSS = """<style>
+body{margin:0;background:#fff;color:#222;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
+main{max-width:1240px;margin:0 auto;padding:16px 24px 48px}
+h1,h2,h3{font-weight:400;line-height:1.25;margin:1.2em 0 .5em}h1{font-size:1.9em}h2{font-size:1.55em}h3{font-size:1.25em}
+p{margin:.6em 0}a.anchor-link{display:none}blockquote{margin:1em 1.5em;padding:0 1em;border-left:5px solid #e0e0e0;color:#444}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
+code{background:#f0f0f0;padding:1px 5px;border-radius:2px}pre code{background:none;padding:0}
+table{border-collapse:collapse;border-spacing:0;font-size:12px;margin:.6em 0}thead{border-bottom:1px solid #616161;vertical-align:bottom}
+th,td{padding:.45em .6em;text-align:right;vertical-align:middle;line-height:normal;border:none}th{font-weight:bold}
+.jp-RenderedMarkdown td,.jp-RenderedMarkdown th{text-align:left}
+tbody tr:nth-child(odd){background:#f5f5f5}tbody tr:hover{background:rgba(66,165,245,.2)}
+.jp-OutputArea-output{overflow-x:auto;margin:.4em 0}.jp-Collapser{display:none}
+</style>"""  # what the page uses of JupyterLab's 240 kB stylesheet: type, tables, code
+
 _PAGE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{{ resources.plotly_script }}{%- endblock html_head_js -%}
+{%- block notebook_css -%}""" + _CSS + """{%- endblock notebook_css -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-"""  # nbconvert's lab page without its CDN scripts (require.js, MathJax, mermaid), with plotly.js in the head
+"""  # nbconvert's lab page without its CDN scripts (require.js, MathJax, mermaid), with plotly.js in the head and a small stylesheet
 
 _MISSING = (f"<script>if (!window.Plotly) document.addEventListener('DOMContentLoaded', () => document.body.insertAdjacentHTML("
             f"'afterbegin', '<p style=\"background:#fdecea;padding:8px 12px\">The charts of this page need <code>{PLOTLY_JS}</code>"
