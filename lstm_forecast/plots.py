@@ -38,14 +38,15 @@ def _figure(title: str,  # the figure's title
     return fig
 
 def _dates(fig: go.Figure) -> go.Figure:
-    "Date hover on every x axis, one hover box per date."
-    fig.update_xaxes(hoverformat="%Y-%m-%d")
+    "Date axes (x as `_days` gives it) with date hover, one hover box per date."
+    fig.update_xaxes(type="date", hoverformat="%Y-%m-%d")
     fig.update_layout(hovermode="x unified")
     return fig
 
 def _days(index) -> np.ndarray:
-    "A DatetimeIndex as 'YYYY-MM-DD' strings (plotly's own text of a timestamp is twice as long); any other index as it is."
-    return np.asarray(index.strftime("%Y-%m-%d")) if isinstance(index, pd.DatetimeIndex) else np.asarray(index)
+    "A DatetimeIndex as milliseconds since 1970 (float64: plotly stores them in base64, 11 characters a date); any other index as it is."
+    if not isinstance(index, pd.DatetimeIndex): return np.asarray(index)
+    return np.asarray(((index.tz_localize(None) if index.tz else index) - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1), dtype=float)
 
 def _values(x) -> np.ndarray:
     "Numbers as float32: plotly stores them in 4 bytes each instead of 8, and 7 significant digits are more than a chart shows."
@@ -297,7 +298,7 @@ def forecast_chart(prices: pd.DataFrame,  # daily OHLCV the forecast starts from
     path = pd.concat([hist.iloc[-1:], fc.price])
     fig.add_trace(go.Scatter(x=_days(path.index), y=path, name="forecast", mode="lines+markers",
                              line=dict(color=COLORS["net"], width=2, dash="dash"), marker=dict(size=5)))
-    fig.update_xaxes(hoverformat="%Y-%m-%d")
+    fig.update_xaxes(type="date", hoverformat="%Y-%m-%d")
     fig.update_yaxes(hoverformat=",.2f")
     return fig
 
