@@ -170,7 +170,7 @@ docker build --network host --build-arg BASE="$BASE_IMAGE" --build-arg WHEELS_UR
   ${TORCH_INDEX:+--build-arg TORCH_INDEX="$TORCH_INDEX"} -t "$IMAGE" . > "$ART/build.log" 2>&1 \
   || fail "docker build failed: $(tail -20 "$ART/build.log")"
 stop_server
-if grep -q ' lacks some requirements' "$ART/build.log"; then how="partly from PyPI"
+if grep -q '^[^ ]* lacks some requirements: ' "$ART/build.log"; then how="partly from PyPI"
 elif grep -q '^installed offline from' "$ART/build.log"; then how=offline; else how="dependencies cached"; fi
 docker image prune -f --filter label=org.opencontainers.image.title=lstm_forecast > /dev/null  # earlier builds' leftovers
 timed "build image ($how)" "$t"
