@@ -62,7 +62,7 @@ mlflow: $(STAMP)
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow server --host 127.0.0.1 --port 5001 --workers 1 \
 	  --backend-store-uri sqlite:///$(abspath $(MLFLOW_DIR))/mlruns.db --default-artifact-root $(abspath $(MLFLOW_DIR))/mlartifacts
 
-# The container test (not part of `make test` yet): builds the image (and a debootstrap base image, a docker daemon
+# The container test (.ci/run runs it after `make test`): builds the image (and a debootstrap base image, a docker daemon
 # if there is none), runs a 1-epoch report job and the compose stack, checks them, and leaves nothing behind. As root.
 .PHONY: docker-test
 docker-test:
