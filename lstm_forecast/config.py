@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields, asdict
 from functools import reduce
 
 # %% auto #0
-__all__ = ['FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig', 'ForecastConfig', 'Config',
-           'with_overrides', 'min_rows']
+__all__ = ['PRESETS', 'FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig', 'ForecastConfig',
+           'Config', 'with_overrides', 'preset_name', 'min_rows']
 
 # %% ../nbs/00_config.ipynb #0d7aa773
 @dataclass(frozen=True)
@@ -54,6 +54,12 @@ class ModelConfig:
     threads: int = 1  # torch CPU threads
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
     scale_target: bool = True  # learn the target standardized on the training window (outputs stay in log returns)
+    anchor: bool = False  # learn the target's departure from its training mean and never add the mean back: forecasts depart from no change
+    ensemble: int = 1  # networks trained with derived seeds whose predictions are averaged (1: one network)
+    val_days: int = 0  # last days of the training window held out to validate (early stopping, shrinkage); 0: none
+    patience: int = 3  # epochs without a lower validation loss before training stops and the best epoch returns (0: all epochs, the last)
+    shrink: bool = False  # multiply every prediction by a factor in [0, 1] fitted on the validation days (needs val_days > 0)
+    vol_scale: bool = False  # learn the target divided by the origin's volatility_30, predictions multiplied back
 
     def __post_init__(self): _check_fields(self, "model.")
 
@@ -116,6 +122,7 @@ _RULES = {  # dotted key -> (test, allowed values in words); switches (bool fiel
     "regime.threshold": _between(0, 1), "regime.min_train_days": _at_least(1),
     **{f"model.{k}": _at_least(1) for k in ("seq_len", "hidden", "layers", "batch_size", "epochs", "threads")},
     "model.lr": _above(0), "model.weight_decay": _at_least(0),
+    "model.ensemble": _at_least(1), "model.val_days": _at_least(0), "model.patience": _at_least(0),
     "model.device": ((lambda v: re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None), "'auto', 'cpu', 'cuda' or 'cuda:N'"),
     "walk_forward.train": _at_least(1), "walk_forward.test": _at_least(1), "walk_forward.step": _at_least(1),
     "walk_forward.workers": _at_least(0),
@@ -163,6 +170,11 @@ _CROSS = (  # rules between fields: (dotted key, holds for config c, what the ke
     ("regime.min_train_days", lambda c: c.regime.method != "markov" or c.regime.min_train_days < c.walk_forward.train,
      lambda c: f"a whole number < walk_forward.train = {c.walk_forward.train} while regime.method is 'markov' "
                "(a training window of N days has N - 1 daily returns)"),
+    ("model.val_days", lambda c: 2 * c.model.val_days <= c.walk_forward.train - c.model.seq_len - 1,
+     lambda c: f"a whole number <= (walk_forward.train - model.seq_len - 1) / 2 = {(c.walk_forward.train - c.model.seq_len - 1) // 2}, "
+               "so that at least as many training sequences fit the network as validate it"),
+    ("model.shrink", lambda c: not c.model.shrink or c.model.val_days > 0,
+     lambda c: "false while model.val_days is 0: the factor is fitted on the validation days, so set model.val_days (e.g. 63) first"),
     ("forecast.horizon", lambda c: c.forecast.horizon <= c.forecast.max_horizon,
      lambda c: f"a whole number from 1 to forecast.max_horizon = {c.forecast.max_horizon}"),
     ("forecast.band_inner", lambda c: c.forecast.band_inner < c.forecast.band_outer,
@@ -219,9 +231,13 @@ def _unknown_key(key: str, d: dict) -> ValueError:
     return ValueError(f"unknown config key {key!r}; {hint}")
 
 def with_overrides(cfg: Config, overrides: dict | None = None, **kw) -> Config:
-    "A copy of `cfg` with dotted-key overrides such as `{'model.epochs': 2, 'seed': 1}`, checked as a whole."
-    d = cfg.to_dict()
-    for key, value in {**(overrides or {}), **kw}.items():
+    "A copy of `cfg` with dotted-key overrides such as `{'model.epochs': 2, 'seed': 1}` (a `model.preset` first), checked as a whole."
+    d, items = cfg.to_dict(), {**(overrides or {}), **kw}
+    if "model.preset" in items:  # the preset first, so that the other keys change it
+        name = items.pop("model.preset")
+        if name not in PRESETS: raise ValueError(f"model.preset={name!r} is out of range: it must be one of {', '.join(map(repr, PRESETS))}.")
+        d["model"].update(PRESETS[name])
+    for key, value in items.items():
         *path, name = key.split(".")
         node = d
         for p in path:
@@ -230,6 +246,24 @@ def with_overrides(cfg: Config, overrides: dict | None = None, **kw) -> Config:
         if name not in node or isinstance(node[name], dict): raise _unknown_key(key, d)
         node[name] = _coerce(key, value, node[name])
     return Config.from_dict(d)
+
+# %% ../nbs/00_config.ipynb #5c0e7a02
+_ORIGINAL = dict(seq_len=60, hidden=64, layers=2, lr=3e-4, weight_decay=1e-4, batch_size=32, epochs=15, scale_target=True,
+                 anchor=False, ensemble=1, val_days=0, patience=3, shrink=False, vol_scale=False)
+
+PRESETS = {  # name -> the model fields it sets
+    "original": _ORIGINAL,  # the original system's network and training
+    "anchor": {**_ORIGINAL, "anchor": True},  # departures from no change
+    "anchor-stop": {**_ORIGINAL, "anchor": True, "val_days": 63},  # ... early stopping on the last quarter of the window
+    "anchor-shrink": {**_ORIGINAL, "anchor": True, "val_days": 63, "shrink": True},  # ... and shrinkage fitted there
+    "anchor-vol": {**_ORIGINAL, "anchor": True, "vol_scale": True},  # ... the target in units of the origin's volatility
+    "anchor-ens3": {**_ORIGINAL, "anchor": True, "ensemble": 3},  # ... three seeds averaged
+}
+
+def preset_name(cfg: Config | ModelConfig) -> str:
+    "The name of the preset `cfg`'s model is, or 'custom'."
+    m = cfg.model if isinstance(cfg, Config) else cfg
+    return next((name for name, p in PRESETS.items() if all(getattr(m, k) == v for k, v in p.items())), "custom")
 
 # %% ../nbs/00_config.ipynb #f4e67f68
 def min_rows(cfg: Config) -> int:

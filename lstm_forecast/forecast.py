@@ -14,7 +14,7 @@ from .bands import adaptive_bands, band_volatility, realized_returns
 from .config import Config, FeatureConfig
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
-from .model import AttnLSTM, save_model, load_model
+from .model import Ensemble, save_model, load_model
 from .walk_forward import WalkForward, fit_window, recursive_paths
 
 # %% auto #0
@@ -25,7 +25,7 @@ __all__ = ['FinalModel', 'fit_final', 'extend_prices', 'trading_days', 'band_col
 @dataclass
 class FinalModel:
     "The network trained on the most recent window, ready to forecast from `last_date`."
-    model: AttnLSTM  # trained, in eval mode, on the CPU
+    model: Ensemble  # trained, in eval mode, on the CPU
     scaler: StandardScaler  # fitted on the training window's features
     cfg: Config  # the config asked for (its forecast section sets the default horizon and the band levels)
     ticker: str  # `prices.attrs["ticker"]` as `store.ticker_name` spells it, or "UNNAMED"

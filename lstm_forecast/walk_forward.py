@@ -7,7 +7,7 @@ from __future__ import annotations
 import ctypes, multiprocessing, os, pickle, signal, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, reduce
 from typing import Callable
 import cloudpickle, numpy as np, pandas as pd, torch
 from sklearn.linear_model import Ridge
@@ -17,11 +17,12 @@ from statsmodels.tsa.ar_model import AutoReg
 from .config import Config, WalkForwardConfig
 from .features import FEATURES, last_day_features, make_features
 from .regime import fit_regime, regime_probability
-from .model import AttnLSTM, make_sequences, train_model, predict
+from .model import Ensemble, make_sequences, train_model, predict
 
 # %% auto #0
 __all__ = ['MODEL', 'FORECASTERS', 'Fold', 'make_folds', 'fold_seed', 'predict_rows', 'WindowFit', 'fit_window',
-           'recursive_paths', 'lstm', 'zero', 'hist_mean', 'ridge', 'ar1', 'run_fold', 'WalkForward', 'walk_forward']
+           'recursive_paths', 'lstm', 'zero', 'hist_mean', 'ridge', 'ar1', 'run_fold', 'WalkForward', 'walk_forward',
+           'pooled_walk_forward']
 
 # %% ../nbs/05_walk_forward.ipynb #fabb62e1
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def fold_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
 
 # %% ../nbs/05_walk_forward.ipynb #f35ac019
-def predict_rows(model: AttnLSTM,  # a trained network
+def predict_rows(model: Ensemble,  # a trained network
                  scaler: StandardScaler,  # fitted on its training window's features
                  feats: pd.DataFrame,  # `make_features` output
                  ends,  # row positions in `feats`: each sequence ends there (at least `seq_len - 1`)
@@ -66,7 +67,7 @@ def predict_rows(model: AttnLSTM,  # a trained network
 @dataclass
 class WindowFit:
     "The AttnLSTM fitted on one window of rows, with what it takes to use it."
-    model: AttnLSTM  # trained, in eval mode
+    model: Ensemble  # trained, in eval mode
     scaler: StandardScaler  # fitted on the window's features
     losses: list  # training loss per epoch
     train_ends: np.ndarray  # row positions whose sequences (ending there) were the training samples
@@ -78,27 +79,31 @@ class WindowFit:
         "Predictions and attention weights of the sequences ending at rows `ends` of `feats`."
         return predict_rows(self.model, self.scaler, feats, ends, self.seq_len)
 
-def fit_window(feats: pd.DataFrame,  # `make_features` output: FEATURES and `target`
+def fit_window(feats: pd.DataFrame | list,  # `make_features` output (FEATURES and `target`), or a list of them on the same dates (pooled)
                rows: slice,  # the window: row positions start..stop-1 of `feats`
                cfg: Config,
                seed: int,  # seeds `train_model` (a fold's: `fold_seed(cfg.seed, k)`)
                progress=False,  # passed to `train_model`
               ) -> WindowFit:
-    "Fit the AttnLSTM on a window of rows: scaler on the window, its sequences, the last label purged, seeded training."
-    L, (start, stop, _) = cfg.model.seq_len, rows.indices(len(feats))
+    "Fit the network on a window of rows: scaler on the window, its sequences, the last label purged, seeded training with the variants of `cfg.model`."
+    frames = feats if isinstance(feats, list) else [feats]
+    L, (start, stop, _) = cfg.model.seq_len, rows.indices(len(frames[0]))
     if stop - start < L + 1:
         raise ValueError(f"a window of {stop - start} rows is too short for sequences of {L} days plus the purged last row: "
                          "use a longer window or a shorter model.seq_len.")
-    win = feats.iloc[start:stop]
-    scaler = StandardScaler().fit(win[FEATURES].to_numpy())
-    seq = make_sequences(scaler.transform(win[FEATURES].to_numpy()).astype(np.float32), L)  # seq[i] ends at window row i + L - 1
-    y = win["target"].to_numpy(dtype=np.float32)
-    ends = np.arange(L - 1, len(win) - 1)  # purge: the window's last label is the return into the day after it
-    model, losses = train_model(seq[ends - L + 1], y[ends], cfg.model, seed=seed, progress=progress)
-    return WindowFit(model, scaler, losses, start + ends, (win.index[0], win.index[-1]), seed, L)
+    wins = [f.iloc[start:stop] for f in frames]
+    if any(not w.index.equals(wins[0].index) for w in wins): raise ValueError("pooled feature frames must share their dates: align them first.")
+    scaler = StandardScaler().fit(np.concatenate([w[FEATURES].to_numpy() for w in wins]))
+    ends = np.arange(L - 1, stop - start - 1)  # purge: the window's last label is the return into the day after it
+    seq = [make_sequences(scaler.transform(w[FEATURES].to_numpy()).astype(np.float32), L)[ends - L + 1] for w in wins]  # seq[i] ends at window row i + L - 1
+    y = [w["target"].to_numpy(dtype=np.float32)[ends] for w in wins]
+    v = FEATURES.index("volatility_30")  # the volatility `model.vol_scale` divides the target by
+    model, losses = train_model(np.concatenate(seq), np.concatenate(y), cfg.model, seed=seed, progress=progress,
+                                days=np.tile(ends, len(wins)), vol=(v, scaler.mean_[v], scaler.scale_[v]))
+    return WindowFit(model, scaler, losses, start + ends, (wins[0].index[0], wins[0].index[-1]), seed, L)
 
 # %% ../nbs/05_walk_forward.ipynb #9a1c0e02
-def recursive_paths(model: AttnLSTM,  # a trained network
+def recursive_paths(model: Ensemble,  # a trained network
                     scaler: StandardScaler,  # fitted on its training window's features
                     feats: pd.DataFrame,  # `make_features(prices)`
                     prices: pd.DataFrame,  # the OHLCV the features came from
@@ -137,13 +142,22 @@ MODEL = "lstm"  # the forecaster whose predictions are the `pred` column: the on
 
 def lstm(feats: pd.DataFrame, fold: Fold, cfg: Config, seed: int) -> tuple[pd.Series, dict]:
     "The AttnLSTM fitted on the fold's window (`fit_window`): test-day predictions, with attention, losses and in-sample predictions."
-    fit = fit_window(feats, fold.train, cfg, seed)
+    return _lstm_outputs(feats, fold, fit_window(feats, fold.train, cfg, seed))
+
+def _lstm_outputs(feats: pd.DataFrame, fold: Fold, fit: WindowFit) -> tuple[pd.Series, dict]:
+    "A fitted network's test-day predictions and the extras the walk-forward keeps."
     ends = np.arange(fold.test.start, fold.test.stop)
     pred, attention = fit.predict(feats, ends)
     train_pred, _ = fit.predict(feats, fit.train_ends)
     return pd.Series(pred, index=feats.index[ends]), dict(
         attention=attention, losses=fit.losses, train_pred=pd.Series(train_pred, index=feats.index[fit.train_ends], name="pred"),
-        fit=fit)
+        info=_fit_info(fit.model.history), fit=fit)
+
+def _fit_info(h: dict) -> dict:
+    "What a fold's table keeps of the training: shrinkage factor, best epoch, losses relative to predicting the training mean."
+    m, var = h["members"][0], h["target_var"] or 1.0
+    return dict(shrink=h["shrink"], best_epoch=m["best_epoch"], rel_loss=m["losses"][m["best_epoch"] - 1] / var,
+                rel_val_loss=m["val_losses"][m["best_epoch"] - 1] / h["val_base"] if m["val_losses"] else np.nan)
 
 # %% ../nbs/05_walk_forward.ipynb #856ce833
 def _fit_rows(feats: pd.DataFrame, fold: Fold) -> pd.DataFrame:
@@ -219,7 +233,7 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
                              index=days, columns=pd.RangeIndex(1, H + 1, name="h"))
     info = dict(fold=fold.k, train_start=dates[tr.start], train_end=dates[tr.stop - 1], test_start=days[0],
                 test_end=days[-1], n_train=len(m["train_pred"]), n_test=len(days), final_loss=m["losses"][-1],
-                seconds=time.perf_counter() - t0)
+                **m.get("info", {}), seconds=time.perf_counter() - t0)
     return dict(predictions=out, info=info, losses=m["losses"], attention=m["attention"], train_pred=m["train_pred"], paths=paths)
 
 # %% ../nbs/05_walk_forward.ipynb #328766cc
@@ -227,7 +241,7 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
 class WalkForward:
     "Out-of-sample results of a walk-forward run."
     predictions: pd.DataFrame  # per test day: fold, pred, target, one column per other forecaster, p_unfavourable
-    folds: pd.DataFrame  # per fold: windows, sizes, final training loss, seconds
+    folds: pd.DataFrame  # per fold: windows, sizes, final training loss, shrinkage factor, best epoch, losses / target variance, seconds
     losses: dict  # fold -> training loss per epoch
     attention: pd.DataFrame  # per test day: attention weight per lag (lag 0 = the day itself)
     train_pred: dict  # fold -> in-sample predictions on the training window (for the confidence gate)
@@ -256,18 +270,39 @@ class _ByValue:
     def __call__(self, *args): return self.fn(*args)
     def __reduce__(self): return pickle.loads, (self.blob,)
 
-def _run_folds(feats, prices, folds, cfg, forecasters):
-    "Results of `run_fold` in fold order: one after another, or in worker processes that die with this one."
-    workers = min(cfg.walk_forward.workers or os.cpu_count() or 1, len(folds))
-    if workers == 1:
-        for f in folds: yield run_fold(feats, prices, f, cfg, forecasters)
+def _in_workers(jobs: list, workers: int):
+    "Results of the callables `jobs` in order: one after another, or in `workers` worker processes that die with this one."
+    if workers <= 1:
+        for job in jobs: yield job()
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_ByValue(partial(_die_with_parent, os.getpid())))
     try:
-        futures = [pool.submit(_ByValue(partial(run_fold, feats, prices, f, cfg, forecasters))) for f in folds]
+        futures = [pool.submit(_ByValue(job)) for job in jobs]
         for fut in futures: yield fut.result()
     finally: pool.shutdown(wait=True, cancel_futures=True)
+
+def _workers(cfg: Config, folds: list) -> int: return min(cfg.walk_forward.workers or os.cpu_count() or 1, len(folds))
+
+def _run_folds(feats, prices, folds, cfg, forecasters):
+    "Results of `run_fold` in fold order: one after another, or in worker processes that die with this one."
+    yield from _in_workers([partial(run_fold, feats, prices, f, cfg, forecasters) for f in folds], _workers(cfg, folds))
+
+def _fold_line(folds: list, i: dict) -> str:
+    return (f"fold {i['fold'] + 1}/{len(folds)}: test {i['test_start']:%Y-%m-%d}..{i['test_end']:%Y-%m-%d}, "
+            f"train loss {i['final_loss']:.3g}, {i['seconds']:.1f} s")
+
+def _gather(results: list, cfg: Config) -> WalkForward:
+    "The `WalkForward` of the folds' `run_fold` results."
+    lags = [f"lag_{j}" for j in range(cfg.model.seq_len - 1, -1, -1)]
+    return WalkForward(
+        predictions=pd.concat([r["predictions"] for r in results]),
+        folds=pd.DataFrame([r["info"] for r in results]).set_index("fold"),
+        losses={r["info"]["fold"]: r["losses"] for r in results},
+        attention=pd.concat([pd.DataFrame(r["attention"], index=r["predictions"].index, columns=lags) for r in results]),
+        train_pred={r["info"]["fold"]: r["train_pred"] for r in results},
+        config=cfg,
+        paths=pd.concat([r["paths"] for r in results]) if all(r["paths"] is not None for r in results) else None)
 
 def walk_forward(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
                  cfg: Config = Config(),
@@ -285,16 +320,30 @@ def walk_forward(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
                          f"and at least one test day: load a longer history or shorten walk_forward.train")
     results = []
     for r in _run_folds(feats, prices, folds, cfg, forecasters):
-        f, i = folds[r["info"]["fold"]], r["info"]
-        _say(progress, f"fold {f.k + 1}/{len(folds)}: test {i['test_start']:%Y-%m-%d}..{i['test_end']:%Y-%m-%d}, "
-                       f"train loss {i['final_loss']:.3g}, {i['seconds']:.1f} s")
+        _say(progress, _fold_line(folds, r["info"]))
         results.append(r)
-    lags = [f"lag_{j}" for j in range(cfg.model.seq_len - 1, -1, -1)]
-    return WalkForward(
-        predictions=pd.concat([r["predictions"] for r in results]),
-        folds=pd.DataFrame([r["info"] for r in results]).set_index("fold"),
-        losses={r["info"]["fold"]: r["losses"] for r in results},
-        attention=pd.concat([pd.DataFrame(r["attention"], index=r["predictions"].index, columns=lags) for r in results]),
-        train_pred={r["info"]["fold"]: r["train_pred"] for r in results},
-        config=cfg,
-        paths=pd.concat([r["paths"] for r in results]) if all(r["paths"] is not None for r in results) else None)
+    return _gather(results, cfg)
+
+# %% ../nbs/05_walk_forward.ipynb #8c3d0e04
+def _pooled_fold(feats: dict, prices: dict, fold: Fold, cfg: Config) -> dict:
+    "One network fitted on the fold's window of every ticker, then each ticker's `run_fold` with it."
+    fit = fit_window(list(feats.values()), fold.train, cfg, fold_seed(cfg.seed, fold.k))
+    fitted = lambda f, fold, cfg, seed: _lstm_outputs(f, fold, fit)
+    return {t: run_fold(feats[t], prices[t], fold, cfg, {MODEL: fitted}) for t in feats}
+
+def pooled_walk_forward(prices: dict,  # ticker -> daily OHLCV
+                        cfg: Config = Config(),
+                        progress=True,  # True prints a line per fold; False is silent; a callable receives the lines
+                       ) -> dict:
+    "One network per fold trained on every ticker's window at once (their common dates), forecasting each: ticker -> `WalkForward`."
+    common = reduce(pd.Index.intersection, [p.index for p in prices.values()])
+    prices = {t: p.loc[common] for t, p in prices.items()}
+    feats = {t: make_features(p, cfg.features) for t, p in prices.items()}
+    n = min(int(f["target"].notna().sum()) for f in feats.values())
+    folds = make_folds(n, cfg.walk_forward)
+    if not folds: raise ValueError(f"{n} common days of features are too few for one fold: load longer histories or shorten walk_forward.train.")
+    results = {t: [] for t in feats}
+    for r in _in_workers([partial(_pooled_fold, feats, prices, f, cfg) for f in folds], _workers(cfg, folds)):
+        for t, x in r.items(): results[t].append(x)
+        _say(progress, f"pooled {_fold_line(folds, x['info'])} (the last ticker's)")
+    return {t: _gather(rs, cfg) for t, rs in results.items()}
