@@ -24,7 +24,7 @@ case "$cmd" in
     PORT=${PORT:-8866}; health "$PORT" /voila/static/voila.js  # a static file: answers without starting a kernel
     # As `make dashboard`: this notebook only, code stripped, idle kernels culled, and no files served but the HTML reports.
     exec voila /data/nbs/dashboard.ipynb --no-browser --port="$PORT" --Voila.ip="$HOST" --Voila.root_dir=/data \
-      --VoilaConfiguration.file_allowlist='reports/[^/]+\.html' --strip_sources=True \
+      --VoilaConfiguration.file_allowlist='reports/([^/]+\.html|plotly\.min\.js)' --strip_sources=True \
       --MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60 "$@" ;;
   api)
     PORT=${PORT:-5000}; health "$PORT" /health

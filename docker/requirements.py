@@ -1,7 +1,7 @@
-"""The pinned requirements of settings.ini, one a line, with overrides: `python requirements.py settings.ini [REQ ...]`.
+"""The pinned requirements of settings.ini, one a line: `python requirements.py settings.ini [--without NAME ...]`.
 
-Each extra REQ is added; when it names a package settings.ini pins, it replaces that pin (the image installs
-MLflow this way until the project's own pins hold it). Standard library only: it runs before anything is installed."""
+The image installs these; tests/docker/run.sh collects their wheels on the host (`--without torch` when the host has no
+local torch wheel). Standard library only: it runs before anything is installed."""
 import configparser, re, shlex, sys
 
 
@@ -10,13 +10,14 @@ def name(req: str) -> str:
     return re.sub(r"[-_.]+", "-", re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req).group(1)).lower()
 
 
-def requirements(settings: str, extra: list[str]) -> list[str]:
-    "settings.ini's `requirements`, each replaced by the extra requirement of the same name, then the other extras."
+def requirements(settings: str, without: list[str] = ()) -> list[str]:
+    "settings.ini's `requirements`, less those named in `without`."
     cfg = configparser.ConfigParser(delimiters=["="])
     cfg.read(settings, encoding="utf-8")
-    pinned, over = shlex.split(cfg["DEFAULT"].get("requirements", "")), {name(r): r for r in extra}
-    return [over.pop(name(r), r) for r in pinned] + list(over.values())
+    drop = {name(n) for n in without}
+    return [r for r in shlex.split(cfg["DEFAULT"].get("requirements", "")) if name(r) not in drop]
 
 
 if __name__ == "__main__":
-    print("\n".join(requirements(sys.argv[1], sys.argv[2:])))
+    settings, *rest = sys.argv[1:]
+    print("\n".join(requirements(settings, rest[1:] if rest[:1] == ["--without"] else [])))

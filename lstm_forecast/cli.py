@@ -6,23 +6,23 @@
 from __future__ import annotations
 import argparse, sys
 from pathlib import Path
-import pandas as pd
-from .config import Config, with_overrides, min_rows
-from .data import DataError, load_prices, import_csv
-from .features import make_features, FEATURES
-from .regime import fit_regime, regime_probability
-from .report import ReportError, build_report, check_dates, check_run, write_index
-from .store import ticker_name, update_failures
-from .universe import read_universe, run_universe
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:  # for the annotations only: each command imports what it needs when it runs
+    import pandas as pd
+    from lstm_forecast.config import Config
 
 # %% auto #0
 __all__ = ['summarize', 'parser', 'main', 'add_service_commands']
 
 # %% ../nbs/10_cli.ipynb #66ec459b
 def summarize(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
-              cfg: Config = Config(),  # windows and regime method
+              cfg: Config | None = None,  # windows and regime method; None: `Config()`
              ) -> str:
     "A few lines on a ticker's data, its latest features and its market regime."
+    from lstm_forecast.config import Config, min_rows
+    from lstm_forecast.features import make_features, FEATURES
+    from lstm_forecast.regime import fit_regime, regime_probability
+    cfg = Config() if cfg is None else cfg
     feats = make_features(prices, cfg.features)
     train = prices.iloc[-cfg.walk_forward.train:]
     p = regime_probability(fit_regime(train, cfg.regime), prices)
@@ -49,12 +49,16 @@ def _overrides(pairs: list[str]) -> dict:
 
 def _seeded(overrides: dict, seed: int | None) -> dict:
     "`overrides` with the seed of `--seed`; a `ValueError` when `--set seed=` says another."
+    from lstm_forecast.config import Config, with_overrides
     if seed is None: return overrides
     if "seed" in overrides and with_overrides(Config(), {"seed": overrides["seed"]}).seed != seed:
         raise ValueError(f"--seed {seed} and --set seed={overrides['seed']} disagree: give the seed once.")
     return {**overrides, "seed": seed}
 
 def _cmd_summary(args) -> None:
+    from lstm_forecast.config import Config, with_overrides
+    from lstm_forecast.data import load_prices
+    from lstm_forecast.report import check_dates
     cfg = with_overrides(Config(), _overrides(args.set))
     start, end = check_dates(args.start, args.end)
     prices = load_prices(args.ticker, start=start, end=end, source="csv" if args.csv else "auto", csv=args.csv)
@@ -65,6 +69,10 @@ def _uses_dask(args) -> bool:
     return bool(args.universe or args.dask or args.scheduler or args.workers is not None)
 
 def _cmd_report(args) -> int:
+    from lstm_forecast.data import DataError
+    from lstm_forecast.report import ReportError, build_report, check_benchmark, check_run, write_index
+    from lstm_forecast.store import ticker_name, update_failures
+    from lstm_forecast.universe import read_universe, run_universe
     tickers = list(dict.fromkeys([*map(ticker_name, args.tickers), *(read_universe(args.universe) if args.universe else [])]))
     if not tickers: raise ValueError("name at least one TICKER, or a universe file with --universe FILE.")
     if args.csv and (len(tickers) > 1 or _uses_dask(args)):
@@ -72,16 +80,21 @@ def _cmd_report(args) -> int:
                          " (for a universe, cache each CSV with `lstm-forecast import-csv FILE TICKER`).")
     overrides, failed = _seeded(_overrides(args.set), args.seed), []
     check_run(overrides, args.start, args.end, args.out)  # the config, the dates, the folder: before any prices or kernel
+    benchmark = check_benchmark(args.benchmark)
+    many = len(tickers) > 1 or _uses_dask(args)
+    self_contained = not many if args.self_contained is None else args.self_contained  # one page alone; many share plotly.js
     if _uses_dask(args):
-        res = run_universe(tickers, args.out, start=args.start, end=args.end, overrides=overrides,
-                           force=args.force, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+        res = run_universe(tickers, args.out, start=args.start, end=args.end, overrides=overrides, force=args.force,
+                           scheduler=args.scheduler, workers=args.workers, progress=not args.quiet, benchmark=benchmark,
+                           self_contained=self_contained)
         for ticker, r in res.iterrows():
             if r.status == "failed": failed.append(ticker)
             else: print(f"report: {Path(r.path).resolve()}" + (" (current, not rebuilt)" if r.status == "current" else ""))
     else:
         for ticker in tickers:
             try: path = build_report(ticker, args.out, start=args.start, end=args.end, source="csv" if args.csv else "auto",
-                                     csv=args.csv, overrides=overrides, progress=not args.quiet)
+                                     csv=args.csv, overrides=overrides, progress=not args.quiet, benchmark=benchmark,
+                                     self_contained=self_contained)
             except (ReportError, DataError, ValueError) as e:
                 print(f"error: {ticker}: {e}", file=sys.stderr); failed.append(ticker)
                 update_failures(args.out, {ticker: str(e)})
@@ -90,11 +103,12 @@ def _cmd_report(args) -> int:
                 update_failures(args.out, succeeded=[ticker])
     _track_reports(args, tickers, failed)
     print(f"index: {write_index(args.out).resolve()}")
-    if failed and (len(tickers) > 1 or _uses_dask(args)):  # one ticker run in turn has said it in its own line
+    if failed and many:  # one ticker run in turn has said it in its own line
         print(f"error: {len(failed)} of {len(tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
     return 2 if failed else 0
 
 def _cmd_import_csv(args) -> None:
+    from lstm_forecast.data import import_csv
     prices = import_csv(args.file, args.ticker)
     print(f"imported {len(prices)} days of {args.ticker} ({prices.index[0]:%Y-%m-%d} to {prices.index[-1]:%Y-%m-%d}) "
           f"from {args.file}; `load_prices({args.ticker!r})` now works offline")
@@ -112,12 +126,19 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_summary)
     r = sub.add_parser("report", help="the HTML research report of each ticker, then the index of all reports")
     r.add_argument("tickers", nargs="*", metavar="TICKER", help="e.g. MSFT AAPL, or ^GSPC for the bundled offline sample")
-    r.add_argument("--start"); r.add_argument("--end")
+    r.add_argument("--start", help="first date loaded, YYYY-MM-DD (default: the whole history)")
+    r.add_argument("--end", help="last date loaded, YYYY-MM-DD, inclusive (default: the last day there is)")
     r.add_argument("--csv", help="read the (single) ticker's prices from this CSV")
     r.add_argument("--seed", type=int, help="the run's seed, the same as --set seed=N (default: the config's)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. model.epochs=2")
     r.add_argument("--out", default="reports", help="directory of the reports and their index (default reports)")
-    r.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    r.add_argument("--benchmark", default="SPY", metavar="TICKER",
+                   help="compare each strategy with this ticker: alpha, beta, information ratio, yearly returns (default SPY;"
+                        " offline the bundled S&P 500 sample ^GSPC stands in); none for no benchmark")
+    r.add_argument("--self-contained", action=argparse.BooleanOptionalAction, default=None,
+                   help="put plotly.js (4.8 MB) inside each page, one file that opens anywhere (default for one ticker); "
+                        "--no-self-contained: the pages load plotly.min.js written once beside them (default for several tickers or Dask)")
+    r.add_argument("--quiet", action="store_true", help="no progress (stage lines, the bar of the folds) on standard error")
     d = r.add_argument_group("many tickers at once, on Dask (any of these options; without them the tickers run one after another)")
     d.add_argument("--universe", metavar="FILE", help="a text file of tickers, one per line, # comments")
     d.add_argument("--dask", action="store_true", help="run the tickers on a local Dask cluster, one worker process per core")
@@ -135,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `lstm-forecast` command."
     args = parser().parse_args(argv)
+    from lstm_forecast.data import DataError  # after the parser: `--help` imports nothing heavy
     try: return args.func(args) or 0
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -147,6 +169,7 @@ def _epoch_line(epoch: int, epochs: int, loss: float):
 
 def _cmd_forecast(args) -> int:
     import json
+    from lstm_forecast.config import with_overrides
     from lstm_forecast.forecast import fit_final
     from lstm_forecast.service import env_config, forecast_ticker
     cfg = with_overrides(env_config(), _overrides(args.set))

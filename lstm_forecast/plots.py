@@ -38,10 +38,25 @@ def _figure(title: str,  # the figure's title
     return fig
 
 def _dates(fig: go.Figure) -> go.Figure:
-    "Date hover on every x axis, one hover box per date."
-    fig.update_xaxes(hoverformat="%Y-%m-%d")
+    "Date axes (x as `_days` gives it) with date hover, one hover box per date."
+    fig.update_xaxes(type="date", hoverformat="%Y-%m-%d")
     fig.update_layout(hovermode="x unified")
     return fig
+
+def _days(index) -> np.ndarray:
+    "A DatetimeIndex as milliseconds since 1970 (float64: plotly stores them in base64, 11 characters a date); any other index as it is."
+    if not isinstance(index, pd.DatetimeIndex): return np.asarray(index)
+    return np.asarray(((index.tz_localize(None) if index.tz else index) - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1), dtype=float)
+
+def _values(x) -> np.ndarray:
+    "Numbers as float32: plotly stores them in 4 bytes each instead of 8, and 7 significant digits are more than a chart shows."
+    return np.asarray(x, dtype=np.float32)
+
+def _steps(s: pd.Series) -> pd.Series:
+    "The points of a step series (drawn with `shape='hv'`) where its value changes, and its first and last: the same steps."
+    keep = s.ne(s.shift())
+    keep.iloc[-1:] = True
+    return s[keep]
 
 # %% ../nbs/11_plots.ipynb #6848e91c
 def price_regime(prices: pd.DataFrame,  # daily OHLCV (at least Close)
@@ -53,14 +68,14 @@ def price_regime(prices: pd.DataFrame,  # daily OHLCV (at least Close)
     close = prices.Close
     fig = _figure("Price, moving averages and regime", yaxis_title="close (price units)", height=460)
     if p_unfavourable is not None:
-        shade = (p_unfavourable > threshold).astype(float)
-        fig.add_trace(go.Scatter(x=shade.index, y=shade, name=f"unfavourable regime (p > {threshold:g})", yaxis="y2",
+        shade = _steps((p_unfavourable > threshold).astype(float))
+        fig.add_trace(go.Scatter(x=_days(shade.index), y=_values(shade), name=f"unfavourable regime (p > {threshold:g})", yaxis="y2",
                                  line=dict(width=0, shape="hv"), fill="tozeroy", fillcolor=COLORS["regime"],
                                  hoverinfo="skip"))
         fig.update_layout(yaxis2=dict(range=[0, 1], overlaying="y", visible=False, fixedrange=True))
-    fig.add_trace(go.Scatter(x=close.index, y=close, name="close", line=dict(color=COLORS["price"], width=1.3)))
+    fig.add_trace(go.Scatter(x=_days(close.index), y=_values(close), name="close", line=dict(color=COLORS["price"], width=1.3)))
     for w, c in zip(windows, ("ma_short", "ma_long")):
-        fig.add_trace(go.Scatter(x=close.index, y=close.rolling(w).mean(), name=f"{w}-day mean",
+        fig.add_trace(go.Scatter(x=_days(close.index), y=_values(close.rolling(w).mean()), name=f"{w}-day mean",
                                  line=dict(color=COLORS[c], width=1.5)))
     fig.update_yaxes(hoverformat=",.2f", selector=dict(overlaying=None))
     return _dates(fig)
@@ -74,7 +89,7 @@ def equity_curves(returns: pd.DataFrame,  # daily simple returns with columns ne
     fig = _figure("Equity curves (growth of 1)", yaxis=dict(type="log", title="growth of 1 (log scale)"))
     for c in ("net", "gross", "buy_hold"):
         eq = (1 + returns[c]).cumprod()
-        fig.add_trace(go.Scatter(x=eq.index, y=eq, name=_NAMES[c], hovertemplate="%{y:.3f}",
+        fig.add_trace(go.Scatter(x=_days(eq.index), y=_values(eq), name=_NAMES[c], hovertemplate="%{y:.3f}",
                                  line=dict(color=COLORS[c], width=2 if c == "net" else 1.5,
                                            dash="dot" if c == "gross" else None)))
     return _dates(fig)
@@ -86,7 +101,7 @@ def underwater(returns: pd.DataFrame,  # daily simple returns with columns net a
     fig = _figure("Drawdown (underwater)", yaxis=dict(title="below running peak (%)", tickformat=".0%",
                                                       hoverformat=".2%"))
     for c in ("buy_hold", "net"):
-        fig.add_trace(go.Scatter(x=returns.index, y=drawdown(returns[c]), name=_NAMES[c], fill="tozeroy",
+        fig.add_trace(go.Scatter(x=_days(returns.index), y=_values(drawdown(returns[c])), name=_NAMES[c], fill="tozeroy",
                                  line=dict(color=COLORS[c], width=1.3)))
     return _dates(fig)
 
@@ -99,7 +114,7 @@ def rolling_sharpe(returns: pd.DataFrame,  # daily simple returns with columns n
     fig = _figure(f"Rolling {window}-day Sharpe ratio", yaxis=dict(title="annualized Sharpe ratio", hoverformat=".2f"))
     for c in ("buy_hold", "net"):
         r = returns[c].rolling(window)
-        fig.add_trace(go.Scatter(x=returns.index, y=r.mean() / r.std() * np.sqrt(periods), name=_NAMES[c],
+        fig.add_trace(go.Scatter(x=_days(returns.index), y=_values(r.mean() / r.std() * np.sqrt(periods)), name=_NAMES[c],
                                  line=dict(color=COLORS[c], width=2 if c == "net" else 1.5)))
     return _dates(fig)
 
@@ -137,7 +152,7 @@ def predicted_vs_realized(predictions: pd.DataFrame,  # `bt.wf.predictions`: pre
                   xaxis=dict(title="predicted log return (%)", tickformat=".2%", hoverformat=".3%", zeroline=True,
                              zerolinecolor="#bbb"),
                   yaxis=dict(title="realized log return (%)", tickformat=".1%", hoverformat=".2%"))
-    fig.add_trace(go.Scattergl(x=p.pred, y=p.target, mode="markers", name="out-of-sample day", customdata=
+    fig.add_trace(go.Scattergl(x=_values(p.pred), y=_values(p.target), mode="markers", name="out-of-sample day", customdata=
                                np.array(p.index.strftime("%Y-%m-%d"))[:, None],
                                marker=dict(size=5, color=COLORS["net"], opacity=0.45),
                                hovertemplate="%{customdata[0]}<br>predicted %{x:.3%}<br>realized %{y:.2%}<extra></extra>"))
@@ -172,7 +187,7 @@ def position_chart(position: pd.Series,  # position per day, e.g. `bt.returns.po
                   ) -> go.Figure:
     "The strategy's position over time."
     fig = _figure("Position", height=320, yaxis=dict(title="position (share of capital)", hoverformat=".2f"))
-    fig.add_trace(go.Scatter(x=position.index, y=position, name="position", fill="tozeroy",
+    fig.add_trace(go.Scatter(x=_days(position.index), y=_values(position), name="position", fill="tozeroy",
                              line=dict(color=COLORS["net"], width=1, shape="hv")))
     return _dates(fig)
 
@@ -272,18 +287,18 @@ def forecast_chart(prices: pd.DataFrame,  # daily OHLCV the forecast starts from
     fig = go.Figure()
     fig.update_layout(template=TEMPLATE, title=f"{fc.attrs.get('ticker', '')}: {len(fc)}-day forecast".lstrip(": "),
                       hovermode="x unified", yaxis_title="price", height=460, legend_traceorder="normal")
-    fig.add_trace(go.Scatter(x=hist.index, y=hist, name="close", line=dict(color=COLORS["price"], width=1.3)))
+    fig.add_trace(go.Scatter(x=_days(hist.index), y=hist, name="close", line=dict(color=COLORS["price"], width=1.3)))
     for level, alpha in zip(levels, (0.15, 0.3)):
         lo, hi = band_columns((level,))
         b = fc[[lo, hi]].dropna() if {lo, hi} <= set(fc.columns) else fc.iloc[:0]
         if len(b):
-            fig.add_trace(go.Scatter(x=b.index, y=b[hi], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
-            fig.add_trace(go.Scatter(x=b.index, y=b[lo], mode="lines", line=dict(width=0), fill="tonexty",
+            fig.add_trace(go.Scatter(x=_days(b.index), y=b[hi], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=_days(b.index), y=b[lo], mode="lines", line=dict(width=0), fill="tonexty",
                                      name=f"{100 * level:g} % band", fillcolor=f"rgba(31, 95, 191, {alpha})", hoverinfo="skip"))
     path = pd.concat([hist.iloc[-1:], fc.price])
-    fig.add_trace(go.Scatter(x=path.index, y=path, name="forecast", mode="lines+markers",
+    fig.add_trace(go.Scatter(x=_days(path.index), y=path, name="forecast", mode="lines+markers",
                              line=dict(color=COLORS["net"], width=2, dash="dash"), marker=dict(size=5)))
-    fig.update_xaxes(hoverformat="%Y-%m-%d")
+    fig.update_xaxes(type="date", hoverformat="%Y-%m-%d")
     fig.update_yaxes(hoverformat=",.2f")
     return fig
 
@@ -291,16 +306,23 @@ def forecast_chart(prices: pd.DataFrame,  # daily OHLCV the forecast starts from
 _SERIES_COLORS = {**{v: COLORS[k] for k, v in _NAMES.items()}, "benchmark": COLORS["ma_short"]}
 
 def _series_color(name, i: int) -> str:
-    "The house colour of a series named like the strategy or buy-and-hold (or 'benchmark'), else one of the colourway."
+    "The house colour of a series named like the strategy or buy-and-hold (or 'benchmark', 'benchmark (SPY)'), else one of the colourway."
     way = TEMPLATE.layout.colorway
-    return _SERIES_COLORS.get(name, way[(i + 2) % len(way)])
+    return _SERIES_COLORS.get(str(name).split(" (")[0] if str(name).startswith("benchmark") else name, way[(i + 2) % len(way)])
+
+def _pct_digits(span: float,  # the range the axis covers, as a fraction (0.02 = 2 %)
+               ) -> int:
+    "Decimals of a percent axis over `span` whose six or so ticks all read differently (0.25 % needs 2, 10 % needs 0)."
+    return int(max(0, np.ceil(-np.log10(span * 100 / 6)))) if span > 0 else 2
 
 def return_histogram(dist: pd.DataFrame,  # `tearsheet.return_distribution`: left, right, mid, density, normal per bin
                      tail: pd.Series | None = None,  # `tearsheet.tail_risk`, for the VaR lines
                      title: str = "Distribution of daily returns, strategy (net)",
                     ) -> go.Figure:
     "Histogram of daily returns as a density, the normal of the same mean and volatility, and the historical VaR lines."
-    fig = _figure(title, bargap=0, hovermode="x unified", xaxis=dict(title="daily return (%)", tickformat=".1%", hoverformat=".2%"),
+    digits = _pct_digits(float(dist.right.max() - dist.left.min()))
+    fig = _figure(title, bargap=0, hovermode="x unified",
+                  xaxis=dict(title="daily return (%)", tickformat=f".{digits}%", hoverformat=f".{digits + 1}%"),
                   yaxis=dict(title="density (per unit of return)", hoverformat=".1f"))
     fig.add_trace(go.Bar(x=dist.mid, y=dist.density, width=(dist.right - dist.left).to_numpy(), name="daily returns",
                          marker=dict(color=COLORS["gross"], line=dict(width=0))))
@@ -321,7 +343,7 @@ def rolling_beta_chart(beta: pd.Series | pd.DataFrame,  # `tearsheet.rolling_bet
     frame = beta.to_frame() if isinstance(beta, pd.Series) else beta
     fig = _figure(f"Rolling {window}-day beta to {benchmark}", yaxis=dict(title="beta", hoverformat=".2f"))
     for i, (name, s) in enumerate(frame.items()):
-        fig.add_trace(go.Scatter(x=s.index, y=s, name=str(name), line=dict(color=_series_color(name, i), width=1.6)))
+        fig.add_trace(go.Scatter(x=_days(s.index), y=_values(s), name=str(name), line=dict(color=_series_color(name, i), width=1.6)))
     fig.add_hline(y=1, line=dict(color=COLORS["buy_hold"], dash="dash", width=1), showlegend=True,
                   name="beta 1 (moves with the benchmark)")
     return _dates(fig)

@@ -17,9 +17,9 @@ from .store import (INDEX, ReportSummary, config_key, data_digest, list_summarie
                                  report_files, ticker_name, write_atomic)
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'RUN_VAR', 'SKILL_HORIZON', 'ReportError', 'template_path', 'run_notebook', 'notebook_html',
-           'supervised_tempdir', 'summarize', 'check_date', 'check_dates', 'check_out_dir', 'check_run', 'build_report',
-           'write_index']
+__all__ = ['TEMPLATE', 'PLOTLY_MIME', 'PLOTLY_JS', 'RUN_VAR', 'SKILL_HORIZON', 'ReportError', 'template_path', 'run_notebook',
+           'notebook_html', 'write_plotly_js', 'supervised_tempdir', 'summarize', 'check_date', 'check_dates',
+           'check_out_dir', 'check_benchmark', 'check_run', 'fold_progress', 'build_report', 'write_index']
 
 # %% ../nbs/12_report.ipynb #a940e9f7
 class ReportError(Exception):
@@ -60,14 +60,72 @@ def run_notebook(template: Path,  # the notebook to run
                           f" - a bug: the executed notebook '{out}' holds the traceback.", notebook=Path(out)) from None
 
 # %% ../nbs/12_report.ipynb #61444fe5
+PLOTLY_MIME = "application/vnd.plotly.v1+json"  # how the template's figures are stored in the executed notebook
+PLOTLY_JS = "plotly.min.js"  # plotly.js beside the reports, for pages that are not self-contained
+
+_CSS = """<style>
+body{margin:0;background:#fff;color:#222;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
+main{max-width:1240px;margin:0 auto;padding:16px 24px 48px}
+h1,h2,h3{font-weight:400;line-height:1.25;margin:1.2em 0 .5em}h1{font-size:1.9em}h2{font-size:1.55em}h3{font-size:1.25em}
+p{margin:.6em 0}a.anchor-link{display:none}blockquote{margin:1em 1.5em;padding:0 1em;border-left:5px solid #e0e0e0;color:#444}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
+code{background:#f0f0f0;padding:1px 5px;border-radius:2px}pre code{background:none;padding:0}
+table{border-collapse:collapse;border-spacing:0;font-size:12px;margin:.6em 0}thead{border-bottom:1px solid #616161;vertical-align:bottom}
+th,td{padding:.45em .6em;text-align:right;vertical-align:middle;line-height:normal;border:none}th{font-weight:bold}
+.jp-RenderedMarkdown td,.jp-RenderedMarkdown th{text-align:left}
+tbody tr:nth-child(odd){background:#f5f5f5}tbody tr:hover{background:rgba(66,165,245,.2)}
+.jp-OutputArea-output{overflow-x:auto;margin:.4em 0}.jp-Collapser{display:none}
+</style>"""  # what the page uses of JupyterLab's 240 kB stylesheet: type, tables, code
+
+_PAGE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{{ resources.plotly_script }}{%- endblock html_head_js -%}
+{%- block notebook_css -%}""" + _CSS + """{%- endblock notebook_css -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""  # nbconvert's lab page without its CDN scripts (require.js, MathJax, mermaid), with plotly.js in the head and a small stylesheet
+
+_MISSING = (f"<script>if (!window.Plotly) document.addEventListener('DOMContentLoaded', () => document.body.insertAdjacentHTML("
+            f"'afterbegin', '<p style=\"background:#fdecea;padding:8px 12px\">The charts of this page need <code>{PLOTLY_JS}</code>"
+            f" in its folder: keep the page with the folder it was written to.</p>'));</script>")
+
+def _plotly_script(self_contained: bool) -> str:
+    "The page's plotly.js: the whole library inline, or a tag loading `PLOTLY_JS` from the page's folder."
+    if not self_contained: return f'<script charset="utf-8" src="{PLOTLY_JS}"></script>{_MISSING}'
+    from plotly.offline import get_plotlyjs
+    return f'<script charset="utf-8">{get_plotlyjs()}</script>'
+
+def _figures_as_html(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    "A copy of `nb` whose plotly figures (JSON outputs) are HTML: a div and its `Plotly.newPlot` call, without plotly.js."
+    import plotly.io as pio
+    nb = nbformat.from_dict(nb)  # a deep copy
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if PLOTLY_MIME in out.get("data", {}):
+                out["data"] = {"text/html": pio.to_html(out["data"][PLOTLY_MIME], include_plotlyjs=False, full_html=False,
+                                                        validate=False)}
+    return nb
+
 def notebook_html(nb: nbformat.NotebookNode,  # an executed notebook
                   title: str = "Report",  # the page's <title>
+                  self_contained: bool = True,  # plotly.js inside the page; False: loaded from `PLOTLY_JS` beside it
                  ) -> str:
-    "`nb` as one standalone HTML page with outputs and markdown only: no code cells, no prompts."
+    "`nb` as one HTML page with outputs and markdown only (no code cells, no prompts) that loads nothing from the network."
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb, resources=dict(metadata=dict(name=title)))
+    exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"report.html.j2": _PAGE})],
+                            template_file="report.html.j2", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(_figures_as_html(nb), resources=dict(metadata=dict(name=title),
+                                                                                plotly_script=_plotly_script(self_contained)))
     return body
+
+def write_plotly_js(out_dir: str | Path,  # the folder of the reports
+                   ) -> Path:
+    "`out_dir/plotly.min.js`, the plotly.js of the installed plotly, written unless it is there already."
+    from plotly.offline import get_plotlyjs
+    path, js = Path(out_dir) / PLOTLY_JS, get_plotlyjs().encode()
+    if not (path.is_file() and path.stat().st_size == len(js) and path.read_bytes() == js): write_atomic(path, js)
+    return path
 
 # %% ../nbs/12_report.ipynb #7b2e9d4c
 RUN_VAR = "LSTM_FORECAST_RUN"
@@ -204,6 +262,13 @@ def check_out_dir(out_dir: str | Path,  # where the reports go
         raise ValueError(f"The output folder '{out}' cannot be written ({e.strerror or type(e).__name__}): choose a folder you can write to.") from None
     return out
 
+def check_benchmark(name: str | None,  # a ticker, or "none" / None / "" for no benchmark
+                   ) -> str:
+    "The benchmark's ticker (upper case), or 'none'; a `ValueError` when it is neither."
+    if name is None or str(name).strip().lower() in ("", "none"): return "none"
+    try: return ticker_name(name)
+    except ValueError as e: raise ValueError(f"The benchmark {name!r} is not a ticker ({e}): give one such as SPY, or none.") from None
+
 def check_run(overrides: dict | None = None,  # dotted config overrides, e.g. {"model.epochs": 2, "seed": 7}
               start=None,  # first date loaded, or None
               end=None,  # last date loaded, or None
@@ -213,6 +278,46 @@ def check_run(overrides: dict | None = None,  # dotted config overrides, e.g. {"
     cfg = with_overrides(Config(), overrides)
     start, end = check_dates(start, end)
     return cfg, start, end, check_out_dir(out_dir)
+
+# %% ../nbs/12_report.ipynb #92ab1554
+_FOLD = re.compile(r"fold (\d+)/(\d+)")
+
+def _follow(path: Path, stop: threading.Event, say, label: str):
+    "Until `stop` is set (and once more after), draw the lines appended to `path`: fold lines as a bar, others as they are."
+    from tqdm import tqdm
+    bar, pos, rest, started = None, 0, "", time.time()
+    while True:
+        last = stop.wait(0.2)
+        try:
+            with open(path) as f: f.seek(pos); rest += f.read(); pos = f.tell()
+        except FileNotFoundError: pass
+        *lines, rest = rest.split("\n")
+        for line in lines:
+            m = _FOLD.match(line)
+            if m and bar is None:
+                bar = tqdm(total=int(m.group(2)), unit="fold", desc=f"{label}: walk-forward", file=sys.stderr, dynamic_ncols=True)
+                bar.start_t = bar.last_print_t = started  # the time left counts from the first fold's start, not its end
+            if m: bar.update(int(m.group(1)) - bar.n)
+            elif line.strip():
+                if bar is not None: bar.close(); bar = None
+                say(f"{label}: {line.strip()}")
+        if last: break
+    if bar is not None: bar.close()
+
+@contextmanager
+def fold_progress(path: Path,  # the file the kernel appends progress lines to
+                  label: str = "",  # what the lines are about (the ticker)
+                  show: bool = True,  # False: nothing drawn (the file is still written)
+                 ):
+    "While the block runs, the lines appended to `path` on standard error: `fold k/N` lines as a progress bar, others as lines."
+    if not show: yield; return
+    stop = threading.Event()
+    reader = threading.Thread(target=_follow, args=(Path(path), stop, lambda m: print(m, file=sys.stderr, flush=True), label),
+                              daemon=True)
+    reader.start()
+    try: yield
+    finally:
+        stop.set(); reader.join(5)
 
 # %% ../nbs/12_report.ipynb #b39f03cc
 def _say(progress, msg):
@@ -225,11 +330,13 @@ def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sa
                  source: str = "auto",  # price source, as for `load_prices`
                  csv: str | Path | None = None,  # a CSV of prices to use instead (then the source is csv)
                  overrides: dict | None = None,  # dotted config overrides, e.g. {"model.epochs": 2, "seed": 7}
-                 progress: bool = True,  # stage lines and papermill's progress bar on standard error
+                 progress: bool = True,  # stage lines and a progress bar of the folds on standard error
+                 benchmark: str | None = "SPY",  # the report's benchmark ticker, or "none"
+                 self_contained: bool = True,  # plotly.js inside the page; False: one `plotly.min.js` beside the reports
                 ) -> Path:
     "Run the backtest notebook for `ticker` and publish it as `out_dir/<TICKER>.html`; the path of the HTML."
     try:
-        ticker = ticker_name(ticker)
+        ticker, benchmark = ticker_name(ticker), check_benchmark(benchmark)
         cfg, start, end, out_dir = check_run(overrides, start, end, out_dir)  # all before a kernel starts
         check_history(load_prices(ticker, start=start, end=end, source=source, csv=csv), cfg, ticker)
     except (DataError, ValueError) as e: raise ReportError(str(e)) from None
@@ -237,9 +344,12 @@ def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sa
     with supervised_tempdir(prefix="lstm_forecast_report_") as tmp:  # its processes stopped and the folder removed, however the run ends
         made = report_files(ticker, tmp)  # the template writes the summary and the predictions here
         params = dict(ticker=ticker, start=start, end=end, source=source, csv=None if csv is None else str(Path(csv).resolve()),
-                      overrides=dict(overrides or {}), report_dir=str(tmp))
+                      overrides=dict(overrides or {}), report_dir=str(tmp), benchmark=benchmark,
+                      progress_file=str(tmp / "progress.txt"))
         _say(progress, f"{ticker}: running {template.name} with papermill")
-        try: nb = run_notebook(template, made.notebook, params, cwd=tmp, progress=progress)
+        try:
+            with fold_progress(tmp / "progress.txt", ticker, show=progress):
+                nb = run_notebook(template, made.notebook, params, cwd=tmp, progress=False)
         except ReportError as e:
             if e.notebook is None: raise
             write_atomic(files.failed_notebook, e.notebook.read_bytes())  # kept for its traceback, beside (never over) the good report
@@ -247,13 +357,15 @@ def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sa
         if not made.summary.exists():
             raise ReportError(f"The notebook {template.name} wrote no summary for {ticker!r}: it must write report_files(ticker, report_dir).summary.")
         _say(progress, f"{ticker}: rendering HTML")
-        page = notebook_html(nb, f"{ticker} backtest report")
+        page = notebook_html(nb, f"{ticker} backtest report", self_contained=self_contained)
+        if not self_contained: write_plotly_js(out_dir)
         write_atomic(files.html, page)
         write_atomic(files.notebook, made.notebook.read_bytes())
         if made.predictions.exists(): write_atomic(files.predictions, made.predictions.read_bytes())
         write_atomic(files.summary, made.summary.read_bytes())  # last: a summary means the rest is in place
     files.failed_notebook.unlink(missing_ok=True)
-    _say(progress, f"{ticker}: wrote {files.html} ({len(page.encode()) / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
+    _say(progress, f"{ticker}: wrote {files.html} ({len(page.encode()) / 1e6:.1f} MB{'' if self_contained else f' and {PLOTLY_JS} beside it'})"
+                   f" in {time.time() - t0:.0f} s")
     return files.html
 
 # %% ../nbs/12_report.ipynb #a0bdb77c

@@ -71,6 +71,8 @@ def report_task(ticker: str,  # Yahoo symbol
                 source: str = "auto",  # price source, as for `load_prices`
                 overrides: dict | None = None,  # dotted config overrides (the seed too), used as given
                 force: bool = False,  # build even when the report is current
+                benchmark: str | None = "SPY",  # the reports' benchmark ticker, or "none"
+                self_contained: bool = False,  # plotly.js inside each page; False: one `plotly.min.js` beside the reports
                ) -> dict:
     "Build `ticker`'s report unless it is current: `{ticker, status ('built', 'current' or 'failed'), seconds, reason, path}`."
     t0, out = time.perf_counter(), dict(ticker=str(ticker), status="failed", seconds=0.0, reason="", path=None)
@@ -85,7 +87,8 @@ def report_task(ticker: str,  # Yahoo symbol
         else:
             os.environ.update(TASK_THREAD_ENV)  # inherited by the report's kernel; this worker process runs one task at a time
             os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-            path = build_report(ticker, out_dir, start=start, end=end, source=source, overrides=overrides, progress=False)
+            path = build_report(ticker, out_dir, start=start, end=end, source=source, overrides=overrides, progress=False,
+                                benchmark=benchmark, self_contained=self_contained)
             out.update(status="built", path=str(path), reason=why)
     except (ReportError, DataError, ValueError) as e: out["reason"] = str(e)
     out["seconds"] = round(time.perf_counter() - t0, 1)
@@ -146,6 +149,8 @@ def run_universe(tickers: list[str],  # Yahoo symbols, e.g. from `read_universe`
                  workers: int | None = None,  # worker processes of the LocalCluster; None: one per CPU core
                  client=None,  # a `distributed.Client` to use instead of `scheduler` and `workers`
                  progress: bool = True,  # the dashboard address and a line per finished ticker on standard error
+                 benchmark: str | None = "SPY",  # the reports' benchmark ticker, or "none"
+                 self_contained: bool = False,  # plotly.js inside each page; False: one `plotly.min.js` beside the reports
                 ) -> pd.DataFrame:
     "Every ticker's report built on Dask (or skipped when current): a row per ticker with status, seconds, reason, path."
     from distributed import as_completed
@@ -160,7 +165,7 @@ def run_universe(tickers: list[str],  # Yahoo symbols, e.g. from `read_universe`
         say(dashboard(c))
         say(f"{len(tickers)} tickers on {len(c.nthreads())} Dask workers: reports in {out_dir}")
         run = uuid.uuid4().hex[:8]
-        futures = {c.submit(report_task, t, str(out_dir), start, end, source, overrides, force,
+        futures = {c.submit(report_task, t, str(out_dir), start, end, source, overrides, force, benchmark, self_contained,
                             key=f"report-{t}-{run}"): t for t in tickers}
         for i, fut in enumerate(as_completed(futures), 1):
             try: r = fut.result()

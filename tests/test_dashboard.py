@@ -129,6 +129,11 @@ def test_dashboard_in_a_browser(server):
             expect(page.locator(".lf-caption")).to_contain_text("80 %/95 % bands from the errors of")
             expect(page.locator("body")).to_contain_text("total return")
             expect(page.locator("body")).to_contain_text("Final model: trained on")
+            for cell in rows.locator("td").all_inner_texts()[2::4] + rows.locator("td").all_inner_texts()[3::4]:
+                assert re.fullmatch(r"[+-]\d+\.\d{3}%", cell), cell  # 3 decimals, as the cards: no row of "-0.00%"
+            button = page.get_by_role("button", name="Generate forecast").bounding_box()
+            status = page.get_by_text(re.compile(r"^7-day forecast from ")).bounding_box()
+            assert 0 <= status["x"] - (button["x"] + button["width"]) < 40, (button, status)  # the status beside its button
             shot(page, "2_forecast")
 
             # a bad ticker: its DataError sentence in the page, and the app still works
@@ -136,6 +141,8 @@ def test_dashboard_in_a_browser(server):
             box.fill("NOSUCH"); box.press("Enter")
             err = page.locator(".lf-msg-error")
             expect(err).to_contain_text("Could not download 'NOSUCH'", timeout=LONG)
+            expect(err.locator("code")).to_have_text("lstm-forecast import-csv FILE NOSUCH")  # a command as code, no backticks
+            assert "`" not in err.inner_text()
             expect(page.locator("table.forecast-table")).to_have_count(0)
             expect(page.get_by_role("button", name="Generate forecast")).to_be_disabled()
             shot(page, "3_bad_ticker")

@@ -61,6 +61,12 @@ def test_report_has_outputs_no_code_and_the_verdict(run):
     code = [l.strip() for c in nb.cells if c.cell_type == "code" for l in c.source.splitlines() if len(l.strip()) > 25]
     assert code and not [l for l in code if l in page], "template code leaked into the HTML"
     assert "^GSPC" in page and "Equity curves" in page
+    for part in ("Against the benchmark", "alpha (annual)", "information ratio", "Rolling 126-day beta", "Calendar-year returns",
+                 "Distribution of daily returns", "VaR 95 %", "CVaR 99 %", "excess kurtosis", "recovered", "break-even",
+                 "average holding period (days)", "By market regime", "unfavourable"):
+        assert part in page, part
+    # offline, the bundled S&P 500 sample stands in for SPY, and the note says so
+    assert re.search(r"stands in for (&#x27;|&#39;|')SPY", page), "the benchmark's note is missing"
     assert re.search(r"Out of sample the model (beat|did not beat|(&#39;|')s errors equal)", page), "the verdict is missing"
     assert len(read_predictions(run.files.predictions)) > 0  # the out-of-sample predictions, for the dashboard's band
     s = read_summary("^GSPC", run.out)  # a typed record of the current schema, or a ValueError
@@ -77,6 +83,26 @@ def test_index_lists_the_report(run):
     assert f"<td>{s.strategy_sharpe:.2f}</td>" in index and f"<td>{s.dm_p:.3f}</td>" in index
     assert f"<code>{s.config_key}</code>" in index
     assert "out of sample" in index and "after trading costs" in index and index.count("<script") == 1 and "<script src" not in index
+
+
+def test_pages_share_one_plotly_js_and_stay_light(run):
+    "Two tickers in one run: the pages load plotly.js from one plotly.min.js beside them; the executed notebook stores each figure once."
+    page = run.files.html.read_text()
+    assert [p.name for p in run.out.glob("*.js")] == ["plotly.min.js"] and (run.out / "plotly.min.js").stat().st_size > 4_000_000
+    assert re.findall(r'<script[^>]*\bsrc="([^"]*)"', page) == ["plotly.min.js"]  # nothing else is fetched: no MathJax, no require.js
+    assert run.files.html.stat().st_size < 600_000, run.files.html.stat().st_size  # 3 years: 0.25 MB; 5.4 MB before, plotly.js inside
+    assert "T00:00:00.000000" not in page  # dates stored as YYYY-MM-DD
+    nb = nbformat.read(run.files.notebook, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if "text/html" in o.get("data", {}) and "Plotly" in o["data"]["text/html"]]  # no HTML copy of a figure
+    assert run.files.notebook.stat().st_size < 1_000_000, run.files.notebook.stat().st_size
+
+
+def test_progress_shows_the_folds(run):
+    "The console shows a bar of the folds as they finish, then the stages."
+    err = run.res.stderr.replace("\r", "\n")
+    assert re.search(r"\^GSPC: walk-forward: 100%.*\b4/4\b", err), err[-2000:]
+    assert "^GSPC: training the final model" in err and "Executing" not in err  # papermill's cell counter is gone
 
 
 def test_report_renders_offline_in_a_browser(run):
@@ -106,6 +132,7 @@ def test_report_renders_offline_in_a_browser(run):
     print(f"{drawn} charts drawn; blocked {len(blocked)} non-local request(s): {blocked}")
     assert drawn == figures
     assert not errors, errors
+    assert not blocked, blocked  # no request leaves the page
     assert links == 1
 
 
@@ -153,6 +180,7 @@ BAD = {  # what is wrong: (arguments after `report ^GSPC`, a part of the one sen
     "out is a file": (["--out", "{good}/^GSPC.html"], "is a file"),
     "out under a file": (["--out", "{good}/^GSPC.html/sub"], "cannot be written"),
     "out unwritable": (["--out", "/proc"], "cannot be written"),  # a folder not even root can write in
+    "bad benchmark": (["--benchmark", "../spy"], "The benchmark '../spy' is not a ticker"),
 }
 CONFIG_ROWS = [k for k in BAD if "=" in k]  # the config itself refuses these
 
@@ -209,4 +237,7 @@ def test_installed_copy_builds_a_report(tmp_path):
     res = subprocess.run([str(venv / "bin" / "lstm-forecast"), "report", "^GSPC", "--start", "2016-01-01", "--set", "model.epochs=1",
                           "--out", "out", "--quiet"], capture_output=True, text=True, cwd=work, env=env, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert "walk-forward" not in res.stderr  # --quiet: no progress
+    page = (work / "out" / "^GSPC.html").read_text()
+    assert not re.search(r"<script[^>]*\bsrc=", page) and "Plotly.newPlot" in page and not list((work / "out").glob("*.js"))  # one self-contained file
     assert (work / "out" / "^GSPC.html").stat().st_size > 100_000 and read_summary("^GSPC", work / "out").config["model"]["epochs"] == 1

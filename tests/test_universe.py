@@ -1,5 +1,5 @@
 "Universe runs on Dask end to end: real tickers, a two-worker LocalCluster, a bad ticker, skips and --force; the lessons live in nbs/13_universe.ipynb."
-import contextlib, io, os, subprocess, time, uuid
+import contextlib, io, os, re, subprocess, time, uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -92,6 +92,17 @@ def test_two_reports_and_one_recorded_failure(runs):
     sentence = res.loc[BAD, "reason"]
     assert sentence.startswith("'KO' has 100 daily rows but the config needs at least 271") and sentence.count(". ") == 0
     assert read_failures(runs.out)[BAD]["reason"] == sentence
+
+
+def test_reports_share_one_plotly_js(runs):
+    "The folder holds plotly.js once; each page loads it from there, and nothing else."
+    assert [p.name for p in runs.out.glob("*.js")] == ["plotly.min.js"]
+    for t in GOOD:
+        page = report_files(t, runs.out).html.read_text()
+        assert re.findall(r'<script[^>]*\bsrc="([^"]*)"', page) == ["plotly.min.js"], t
+        assert report_files(t, runs.out).html.stat().st_size < 1_000_000
+        # offline, SPY cannot be had and the bundled sample ends in 2018: the report says so and shows what it can
+        assert "No benchmark: " in page and "Calendar-year returns" in page and "Against ^GSPC" not in page
 
 
 def test_progress_lines(runs):

@@ -2,13 +2,18 @@
 # The container test (issue 15): the image is built and the compose stack is run here, then taken down without a trace.
 #   1. a docker daemon (installs docker.io, debootstrap and docker-compose and starts dockerd when there is none);
 #   2. the base image, from debootstrap, when missing (no image can be pulled here);
-#   3. the project image, with the local torch wheels and pip's CA bundle (from `pip config list`) in the context;
-#   4. a 1-epoch report job of the bundled ^GSPC sample into the reports volume;
-#   5. the stack: the dashboard page and the job's report through it, MLflow, the API;
-#   6. `docker-compose down -v`, then no container, volume or network of the test's project may be left.
+#   3. the wheels of the pinned requirements, collected on the host for the image's Python (pip download: the host's
+#      pip cache, its local wheels such as torch's CPU build, its CA bundle) and served on loopback to the build, which
+#      then installs offline; without a local torch wheel, torch comes from $TORCH_INDEX (PyTorch's CPU index);
+#   4. the project image;
+#   5. a 1-epoch report job of the bundled ^GSPC sample into the reports volume, tracked by the mlflow service;
+#   6. the stack: the dashboard page and the job's report through it, the API (health, reports, a 5-day forecast with
+#      the report's band), MLflow (the job's run), the image's healthchecks;
+#   7. `docker-compose down -v`, then no container, volume or network of the test's project may be left.
 # Prints the image size and the times. Runs as root (or with sudo); usage: tests/docker/run.sh (or make docker-test).
 # Environment: BASE_IMAGE (lstm-forecast-base:bookworm), IMAGE (lstm-forecast:test), KEEP_DOCKERD=1 leaves a dockerd
-# this script started running.
+# this script started running, TORCH_INDEX (https://download.pytorch.org/whl/cpu; empty: PyPI's torch, a CUDA build)
+# where the host has no local torch wheel.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,6 +25,7 @@ SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
 export DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0  # the classic builder: BuildKit/buildx is not in Debian here
 export COMPOSE_PROJECT_NAME=lstm_forecast_test LSTM_FORECAST_IMAGE=$IMAGE  # apart from a user's own stack and volumes
 mkdir -p "$ART"
+T0=$(date +%s%3N)
 
 ms() { date +%s%3N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", (b - a) / 1000 }'; }
@@ -58,15 +64,20 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))' "$1"
 }
 
-# --- cleanup: the stack, the context files this script copied, and a dockerd it started ---------------------------
-STACK=0 DOCKERD_PID= COPIED=()
+# --- cleanup: the stack, the wheel server and folder, and a dockerd this script started ------------------------------
+STACK=0 DOCKERD_PID= SERVER_PID= WHEELS=$ART/wheels
+stop_server() {
+  [ -z "$SERVER_PID" ] || { kill "$SERVER_PID" 2> /dev/null || true; wait "$SERVER_PID" 2> /dev/null || true; }
+  SERVER_PID=
+  rm -rf "$WHEELS"
+}
 cleanup() {
   local rc=$?
   if [ "$STACK" = 1 ]; then
     [ "$rc" -eq 0 ] || docker-compose logs --no-color > "$ART/compose.log" 2>&1 || true
     docker-compose down -v --remove-orphans > /dev/null 2>&1 || true
   fi
-  [ "${#COPIED[@]}" -eq 0 ] || rm -f "${COPIED[@]}"
+  stop_server
   if [ -n "$DOCKERD_PID" ] && [ "${KEEP_DOCKERD:-0}" != 1 ]; then
     $SUDO kill "$DOCKERD_PID" 2> /dev/null || true
     for _ in $(seq 30); do $SUDO kill -0 "$DOCKERD_PID" 2> /dev/null || break; sleep 1; done
@@ -116,52 +127,81 @@ if ! docker image inspect "$BASE_IMAGE" > /dev/null 2>&1; then
   timed "base image (debootstrap + import)" "$t"
 fi
 
-# --- 3. the project image --------------------------------------------------------------------------------------
+# --- 3. the wheels, for the image's Python, served on loopback -------------------------------------------------
+# The build's first stage alone (python3; cached for the full build) says which Python the image has. pip on the host
+# (the project's .venv when there is one: its cache is warm after `make install`) downloads the wheel of every pinned
+# requirement and dependency for that Python; torch from the host's local wheels (pip's find-links) when they hold it.
+# A loopback HTTP server hands them to the build (the classic builder has no mounts; a copy would stay in a layer).
 t=$(ms)
-pipcfg=$( (pip3 config list || python3 -m pip config list) 2> /dev/null || true)
+docker build --network host --build-arg BASE="$BASE_IMAGE" --target python --iidfile "$ART/python.iid" . \
+  > "$ART/build-python.log" 2>&1 || fail "docker build --target python failed: $(tail -20 "$ART/build-python.log")"
+pyver=$(docker run --rm --network none --entrypoint python3 "$(cat "$ART/python.iid")" -c 'import platform; print(platform.python_version())')
+if [ -x .venv/bin/python ]; then PIP=(.venv/bin/python -m pip); else PIP=(python3 -m pip); fi
+pipcfg=$("${PIP[@]}" config list 2> /dev/null || true)
 cert=$(sed -nE "s/^[^=]*\.cert='(.*)'$/\1/p" <<< "$pipcfg" | head -1)
-links=$(sed -nE "s/^[^=]*\.find-links='(.*)'$/\1/p" <<< "$pipcfg" | head -1)
-if [ -n "$cert" ] && [ -f "$cert" ] && [ ! -e docker/certs/ca-bundle.crt ]; then
-  cp "$cert" docker/certs/ca-bundle.crt; COPIED+=(docker/certs/ca-bundle.crt)
+rm -rf "$WHEELS"; mkdir -p "$WHEELS"
+python3 docker/requirements.py settings.ini > "$ART/requirements.txt"
+get=("${PIP[@]}" download --disable-pip-version-check --only-binary=:all: --python-version "$pyver" -d "$WHEELS")
+torch=$(grep -E '^torch([^A-Za-z0-9_.-]|$)' "$ART/requirements.txt" || true)
+if [ -n "$torch" ] && "${get[@]}" --no-deps --no-index "$torch" > "$ART/wheels.log" 2>&1; then
+  torch_from="a local wheel, $(cd "$WHEELS" && ls torch-*.whl)"
+else  # no local torch wheel: the build takes torch from TORCH_INDEX (PyTorch's CPU build), or PyPI's when it is empty
+  python3 docker/requirements.py settings.ini --without torch > "$ART/requirements.txt"
+  TORCH_INDEX=${TORCH_INDEX-https://download.pytorch.org/whl/cpu}
+  torch_from="${TORCH_INDEX:-PyPI (a CUDA build)}, in the build"
 fi
-for dir in $links; do
-  dir=${dir#file://}
-  [ -d "$dir" ] || continue
-  for whl in "$dir"/*.whl; do
-    [ -f "$whl" ] && [ ! -e "docker/wheels/${whl##*/}" ] || continue
-    ln "$whl" docker/wheels/ 2> /dev/null || cp "$whl" docker/wheels/
-    COPIED+=("docker/wheels/${whl##*/}")
-  done
-done
-say "building $IMAGE on $BASE_IMAGE (CA bundle: ${cert:-none}; local wheels: ${links:-none}); log in $ART/build.log"
-docker build --network host --build-arg BASE="$BASE_IMAGE" -t "$IMAGE" . > "$ART/build.log" 2>&1 \
-  || fail "docker build failed: $(tail -20 "$ART/build.log")"
-rm -f "${COPIED[@]}"; COPIED=()
-timed "build image" "$t"
+"${get[@]}" -r "$ART/requirements.txt" >> "$ART/wheels.log" 2>&1 \
+  || say "warning: pip download failed (see $ART/wheels.log): the build fetches what is missing from PyPI"
+[ -z "$cert" ] || [ ! -f "$cert" ] || cp "$cert" "$WHEELS/ca-bundle.crt"  # for pip in the build, should it need PyPI
+# One port for every run where it is free: the URL is a build argument, and a new one would rebuild the layers after it.
+WHEELS_PORT=$(python3 -c 'import socket
+for port in [18549, 0]:
+    try: s = socket.socket(); s.bind(("127.0.0.1", port)); print(s.getsockname()[1]); break
+    except OSError: pass')
+python3 -m http.server --bind 127.0.0.1 --directory "$WHEELS" "$WHEELS_PORT" > "$ART/wheels-http.log" 2>&1 &
+SERVER_PID=$!
+wait_for "http://127.0.0.1:$WHEELS_PORT/" 200 30 || fail "the wheel server did not start: $(tail -3 "$ART/wheels-http.log")"
+timed "collect wheels ($(ls "$WHEELS" | grep -c '\.whl$'), $(du -sm "$WHEELS" | cut -f1) MB)" "$t"
 
-# --- 4. a report job into the reports volume, with MLflow up to receive its run --------------------------------
+# --- 4. the project image --------------------------------------------------------------------------------------
+t=$(ms)
+say "building $IMAGE on $BASE_IMAGE, Python $pyver (torch from $torch_from); log in $ART/build.log"
+docker build --network host --build-arg BASE="$BASE_IMAGE" --build-arg WHEELS_URL="http://127.0.0.1:$WHEELS_PORT/" \
+  ${TORCH_INDEX:+--build-arg TORCH_INDEX="$TORCH_INDEX"} -t "$IMAGE" . > "$ART/build.log" 2>&1 \
+  || fail "docker build failed: $(tail -20 "$ART/build.log")"
+stop_server
+if grep -q '^[^ ]* lacks some requirements: ' "$ART/build.log"; then how="partly from PyPI"
+elif grep -q '^installed offline from' "$ART/build.log"; then how=offline; else how="dependencies cached"; fi
+docker image prune -f --filter label=org.opencontainers.image.title=lstm_forecast > /dev/null  # earlier builds' leftovers
+timed "build image ($how)" "$t"
+
+# --- 5. a report job into the reports volume, tracked by the mlflow service -----------------------------------
+# A tiny model, so that the API's forecast trains in seconds; the job runs the same one, so the forecast gets its band.
+OVERRIDES=(model.epochs=1 model.hidden=8)
+LSTM_FORECAST_OVERRIDES=$(python3 -c 'import json, sys; print(json.dumps({k: int(v) for k, v in (a.split("=") for a in sys.argv[1:])}))' "${OVERRIDES[@]}")
 read -r DASHBOARD_PORT API_PORT MLFLOW_PORT <<< "$(free_ports 3)"
-export DASHBOARD_PORT API_PORT MLFLOW_PORT
-say "ports: dashboard $DASHBOARD_PORT, api $API_PORT, mlflow $MLFLOW_PORT (127.0.0.1)"
+export DASHBOARD_PORT API_PORT MLFLOW_PORT LSTM_FORECAST_OVERRIDES
+say "ports: dashboard $DASHBOARD_PORT, api $API_PORT, mlflow $MLFLOW_PORT (127.0.0.1); overrides $LSTM_FORECAST_OVERRIDES"
 STACK=1
 t=$(ms)
 docker-compose up -d mlflow > "$ART/compose-up.log" 2>&1 || fail "compose up mlflow: $(tail -5 "$ART/compose-up.log")"
 wait_for "http://127.0.0.1:$MLFLOW_PORT/health" 200 180 || fail "MLflow did not answer /health in 180 s"
 timed "start mlflow" "$t"; t=$(ms)
-docker-compose run --rm -T dashboard report '^GSPC' --start 2016-01-01 --set model.epochs=1 > "$ART/report.log" 2>&1 \
+# `run` takes the dashboard service's environment: MLFLOW_TRACKING_URI is set, so the report is tracked there.
+docker-compose run --rm -T dashboard report '^GSPC' --start 2014-01-01 "${OVERRIDES[@]/#/--set=}" > "$ART/report.log" 2>&1 \
   || fail "the report job failed: $(tail -20 "$ART/report.log")"
 grep -q '^report: /data/reports/^GSPC.html' "$ART/report.log" || fail "the report job wrote no /data/reports/^GSPC.html"
-timed "report job (1 epoch)" "$t"
+grep -q "^tracked: 1 report(s) in MLflow at http://127.0.0.1:$MLFLOW_PORT" "$ART/report.log" \
+  || fail "the report job did not track its report in the mlflow service: $(tail -5 "$ART/report.log")"
+timed "report job (1 epoch, tracked)" "$t"
 
-# --- 5. the stack and its checks -------------------------------------------------------------------------------
-# TODO(issue 13): drop this probe once `lstm-forecast serve` exists; the API is then always started and checked.
-if docker run --rm --network none "$IMAGE" lstm-forecast serve --help > /dev/null 2>&1; then API=1; else API=0; fi
-services=(dashboard mlflow); [ "$API" = 0 ] || services+=(api)
+# --- 6. the stack and its checks -------------------------------------------------------------------------------
+services=(dashboard api mlflow)
 t=$(ms)
-docker-compose up -d "${services[@]}" >> "$ART/compose-up.log" 2>&1 || fail "compose up: $(tail -5 "$ART/compose-up.log")"
+docker-compose up -d dashboard api >> "$ART/compose-up.log" 2>&1 || fail "compose up: $(tail -5 "$ART/compose-up.log")"
 wait_for "http://127.0.0.1:$DASHBOARD_PORT/voila/static/voila.js" 200 120 || fail "the dashboard did not answer in 120 s"
-[ "$API" = 0 ] || wait_for "http://127.0.0.1:$API_PORT/health" 200 120 || fail "the API did not answer /health in 120 s"
-timed "start stack (${services[*]})" "$t"
+wait_for "http://127.0.0.1:$API_PORT/health" 200 120 || fail "the API did not answer /health in 120 s"
+timed "start dashboard and api" "$t"
 
 t=$(ms)
 page=$ART/dashboard.html
@@ -175,20 +215,14 @@ code=$(http_get "http://127.0.0.1:$DASHBOARD_PORT/voila/files/settings.ini" /dev
 [ "$code" = 403 ] || [ "$code" = 404 ] || fail "the dashboard serves settings.ini (status $code): only reports/*.html may be"
 timed "check dashboard" "$t"; t=$(ms)
 
-[ "$(http_get "http://127.0.0.1:$MLFLOW_PORT/health" "$ART/mlflow-health.txt")" = 200 ] || fail "MLflow /health"
-code=$(http_get "http://127.0.0.1:$MLFLOW_PORT/api/2.0/mlflow/experiments/search?max_results=10" "$ART/mlflow-experiments.json")
-[ "$code" = 200 ] && grep -q '"experiments"' "$ART/mlflow-experiments.json" || fail "MLflow experiments/search answered $code"
-# TODO(issue 13): once `report` tracks to MLFLOW_TRACKING_URI, check runs/search lists the job's ^GSPC run.
-timed "check mlflow" "$t"; t=$(ms)
+python3 tests/docker/check.py api "http://127.0.0.1:$API_PORT" '^GSPC' > "$ART/check-api.log" 2>&1 \
+  || fail "$(tail -1 "$ART/check-api.log")"
+timed "check api (health, reports, forecast)" "$t"; t=$(ms)
 
-if [ "$API" = 1 ]; then
-  [ "$(http_get "http://127.0.0.1:$API_PORT/health" "$ART/api-health.json")" = 200 ] || fail "API /health"
-  # TODO(issue 13): check /api/v1/reports lists ^GSPC and /api/v1/forecast/^GSPC?horizon=5 answers a path.
-  timed "check api" "$t"
-else
-  # TODO(issue 13): remove this skip with the probe above once `lstm-forecast serve` exists.
-  say "SKIPPED the API check: the image has no \`lstm-forecast serve\` yet (issue 13)"
-fi
+python3 tests/docker/check.py mlflow "http://127.0.0.1:$MLFLOW_PORT" '^GSPC' > "$ART/check-mlflow.log" 2>&1 \
+  || fail "$(tail -1 "$ART/check-mlflow.log")"
+timed "check mlflow (the job's run)" "$t"
+cat "$ART/check-api.log" "$ART/check-mlflow.log" | sed 's/^/docker-test: /'
 
 # The image's HEALTHCHECK, as docker sees it (its first run is 30 s after the start).
 t=$(ms)
@@ -202,7 +236,7 @@ for svc in "${services[@]}"; do
 done
 timed "healthchecks healthy" "$t"
 
-# --- 6. down, and nothing left ---------------------------------------------------------------------------------
+# --- 7. down, and nothing left ---------------------------------------------------------------------------------
 t=$(ms)
 docker-compose down -v --remove-orphans > "$ART/compose-down.log" 2>&1 || fail "compose down: $(tail -5 "$ART/compose-down.log")"
 STACK=0
@@ -216,3 +250,4 @@ size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 base=$(docker image inspect -f '{{.Size}}' "$BASE_IMAGE")
 echo "docker-test: passed. image $IMAGE: $(( size / 1000000 )) MB (base $BASE_IMAGE: $(( base / 1000000 )) MB)"
 printf '  %s\n' "${TIMES[@]}"
+echo "  $(printf '%-34s %s' 'whole script' "$(secs "$T0" "$(ms)")")"
