@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check lstm_forecast tests bench
 
 test: check-sync lint
-	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(_|backtest|dashboard|model_experiment)'  # model_experiment reads bench/skill.py's tables: run by hand
+	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(_|backtest|dashboard)'  # the report template and the Voila app run in their own tests
 	$(BIN)/python -m pytest -q tests
 
 # What to run before every commit.

@@ -10,7 +10,7 @@ from functools import reduce
 
 # %% auto #0
 __all__ = ['PRESETS', 'DEFAULT_NOTE', 'FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig',
-           'ForecastConfig', 'Config', 'with_overrides', 'preset_name', 'min_rows']
+           'ForecastConfig', 'Config', 'with_overrides', 'preset_name', 'model_line', 'min_rows']
 
 # %% ../nbs/00_config.ipynb #0d7aa773
 @dataclass(frozen=True)
@@ -269,6 +269,18 @@ def preset_name(cfg: Config | ModelConfig) -> str:
     "The name of the preset `cfg`'s model is, or 'custom'."
     m = cfg.model if isinstance(cfg, Config) else cfg
     return next((name for name, p in PRESETS.items() if all(getattr(m, k) == v for k, v in p.items())), "custom")
+
+# %% ../nbs/00_config.ipynb #5c0e7a05
+def model_line(cfg: Config) -> str:
+    "Which model `cfg` runs, in one line: its preset (or 'custom'), whether that is the default, and its variants."
+    m, name = cfg.model, preset_name(cfg)
+    parts = ["anchored at no change" if m.anchor else "the training mean added back"]
+    if m.val_days: parts.append(f"early stopping on the window's last {m.val_days} days (patience {m.patience})")
+    if m.shrink: parts.append("shrunk toward no change by a factor fitted on those days")
+    if m.vol_scale: parts.append("the target in units of the origin's volatility")
+    if m.ensemble > 1: parts.append(f"{m.ensemble} seeds averaged")
+    default = " (the default)" if name == preset_name(Config()) else ""
+    return f"{name}{default}: {', '.join(parts)}"
 
 # %% ../nbs/00_config.ipynb #f4e67f68
 def min_rows(cfg: Config) -> int:

@@ -3,6 +3,7 @@ import json, os, re, shlex, socket, subprocess, sys, time, urllib.error, urllib.
 from pathlib import Path
 
 import pytest
+from lstm_forecast.config import DEFAULT_NOTE
 from lstm_forecast.report import run_notebook, template_path
 from lstm_forecast.store import read_summary, report_files
 
@@ -110,6 +111,8 @@ def test_dashboard_in_a_browser(server):
             assert ["candlestick", "scatter", "scatter", "bar"] in plots(page)
             expect(page.locator(".lf-card").first).to_contain_text("last close")
             expect(page.get_by_text("AttnLSTM: 2 × LSTM(8)")).to_be_visible()
+            expect(page.locator("body")).to_contain_text("Preset custom: anchored at no change, early stopping")  # which model runs
+            expect(page.locator("body")).to_contain_text(DEFAULT_NOTE)  # and, plainly, that it does not beat no change
             expect(page.locator("body")).to_contain_text("the model does")  # the report's walk-forward skill summary
             assert "def dashboard_config" not in page.content()
             shot(page, "1_loaded")

@@ -1,10 +1,10 @@
 "End-to-end checks of the research report: papermill, nbconvert, the CLI, the checks before a kernel, an installed copy and a headless browser; the lessons live in nbs/12_report.ipynb."
-import json, os, re, shutil, subprocess, sys, sysconfig, time
+import html, json, os, re, shutil, subprocess, sys, sysconfig, time
 from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat, pytest
-from lstm_forecast.config import Config, with_overrides
+from lstm_forecast.config import DEFAULT_NOTE, Config, model_line, with_overrides
 from lstm_forecast.data import DataError, check_history, load_prices
 from lstm_forecast.report import ReportError, build_report
 from lstm_forecast.store import read_predictions, read_summary, report_files
@@ -74,6 +74,17 @@ def test_report_has_outputs_no_code_and_the_verdict(run):
     assert (s.seed, s.config["seed"]) == (7, 7)  # --set seed=7 is honoured
     assert s.config == with_overrides(Config(), {"model.epochs": 2, "seed": 7}).to_dict()
     assert re.search(r"<td>seed</td>\s*<td>7</td>", page), "the run table shows another seed"
+
+
+def test_report_names_its_model_and_shows_every_folds_training(run):
+    page = html.unescape(run.files.html.read_text())
+    line = model_line(with_overrides(Config(), {"model.epochs": 2, "seed": 7}))
+    assert line.startswith("custom: anchored at no change, early stopping") and re.search(rf"<td>model</td>\s*<td>{re.escape(line)}</td>", page)
+    assert DEFAULT_NOTE in page and "The model does not beat no change." in page  # plainly, near the top
+    folds = next(t for t in re.findall(r"<table.*?</table>", page, flags=re.S) if "shrinkage factor" in t)
+    for column in ("best epoch", "training loss / mean's", "validation loss / mean's"):
+        assert column in folds, column
+    assert folds.split("<tbody>")[1].count("<tr>") == 4  # a row per fold
 
 
 def test_index_lists_the_report(run):
