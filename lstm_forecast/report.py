@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 import nbformat
 import numpy as np, pandas as pd
-from .config import Config, with_overrides
+from .config import DEFAULT_NOTE, Config, preset_name, with_overrides
 from .data import DataError, check_history, load_prices
 from .store import (INDEX, ReportSummary, config_key, data_digest, list_summaries, model_key, read_failures,
                                  report_files, ticker_name, write_atomic)
@@ -438,6 +438,11 @@ def _week(s: ReportSummary) -> list[str]:
     r = next((r for r in s.horizons if r.get("h") == SKILL_HORIZON), {})
     return [_num(r.get("r2_vs_zero"), ".4f"), _num(r.get("dm_p"), ".3f")]
 
+def _model(s: ReportSummary) -> str:
+    "The preset of the report's model (`config.preset_name`), or '?' when its config is not one this version reads."
+    try: return preset_name(Config.from_dict(s.config))
+    except (TypeError, ValueError, KeyError): return "?"
+
 def _row(s: ReportSummary) -> str:
     "One table row of the index: the report of `s.ticker`, linked, with its numbers."
     e = lambda x: html.escape(str(x))
@@ -447,8 +452,8 @@ def _row(s: ReportSummary) -> str:
              _num(s.strategy_sharpe, ".2f"), _num(s.buy_hold_sharpe, ".2f"), mark(s.beat_buy_hold),
              _num(s.strategy_max_drawdown, ".1%"), _num(s.hit_rate, ".1%"),
              _num(s.r2_oos, ".4f"), _num(s.dm_p, ".3f"), mark(s.beat_zero), *_week(s),
-             f'{e(when)} UTC', f'<code>{e(s.config_key)}</code>']
-    return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 12) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
+             f'{e(when)} UTC', e(_model(s)), f'<code>{e(s.config_key)}</code>']
+    return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 12, 13, 14) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
 
 def _failures(failed: dict) -> str:
     "The table of the tickers whose last run failed, with their sentences."
@@ -466,7 +471,7 @@ def write_index(out_dir: str | Path = "reports",  # the folder of the reports
     out_dir, found = Path(out_dir), list_summaries(out_dir)
     head = ["ticker", "out-of-sample period", "Sharpe: strategy", "Sharpe: buy and hold", "beats buy and hold",
             "max drawdown", "hit rate", "R² (oos)", "DM p", "beats zero (p < 0.05)", f"R² at {SKILL_HORIZON} days",
-            f"DM p at {SKILL_HORIZON} days", "generated", "config key"]
+            f"DM p at {SKILL_HORIZON} days", "generated", "model", "config key"]
     table = (_across(found) + "<h2>Reports</h2>\n<table class=\"sortable\"><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>\n"
              + "\n".join(map(_row, found)) + "\n</tbody></table>") if found else \
@@ -474,5 +479,6 @@ def write_index(out_dir: str | Path = "reports",  # the folder of the reports
     failed = _failures(read_failures(out_dir))
     doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>lstm_forecast reports</title>'
            f"<style>{_STYLE}</style></head>\n<body><h1>lstm_forecast research reports</h1>\n<p>{html.escape(_EXPLAIN)}</p>\n"
+           f"<p><b>What the evidence across tickers says.</b> {html.escape(DEFAULT_NOTE)}</p>\n"
            f"{table}\n{failed}{_SORT if found or failed else ''}\n</body></html>\n")
     return write_atomic(out_dir / INDEX, doc)
