@@ -234,20 +234,24 @@ def attention_by_lag(attention: pd.DataFrame,  # `bt.wf.attention`: columns lag_
 # %% ../nbs/11_plots.ipynb #795e7e94
 def ablation_chart(ablation: pd.DataFrame,  # `bt.ablation`: metrics per variant (rows), with sharpe and total_return
                   ) -> go.Figure:
-    "Net Sharpe ratio and total return of each sizing variant, side by side."
+    "Net Sharpe ratio and total return of each sizing variant, side by side, each value written beside its bar."
+    def room(x):  # an axis range with space for the labels beyond the bars on both sides of 0
+        lo, hi = min(0.0, float(np.nanmin(x))), max(0.0, float(np.nanmax(x)))
+        pad = 0.18 * ((hi - lo) or 1.0)
+        return [lo - pad * (lo < 0), hi + pad * (hi > 0 or lo == 0)]
     names = list(ablation.index)[::-1]  # first variant on top
     a = ablation.loc[names]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=("net Sharpe ratio (annualized)", "net total return"))
     colors = [COLORS["buy_hold"] if n == "buy and hold" else COLORS["net"] for n in names]
     fig.add_trace(go.Bar(y=names, x=a.sharpe, orientation="h", marker_color=colors, name="Sharpe",
-                         texttemplate="%{x:.2f}", hovertemplate="%{y}: %{x:.2f}<extra></extra>"), 1, 1)
+                         texttemplate="%{x:.2f}", textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{x:.2f}<extra></extra>"), 1, 1)
     fig.add_trace(go.Bar(y=names, x=a.total_return, orientation="h", marker_color=colors, name="total return",
-                         texttemplate="%{x:.1%}", hovertemplate="%{y}: %{x:.2%}<extra></extra>"), 1, 2)
+                         texttemplate="%{x:.1%}", textposition="outside", cliponaxis=False, hovertemplate="%{y}: %{x:.2%}<extra></extra>"), 1, 2)
     fig.update_layout(template=TEMPLATE, title="Ablation of the sizing stages (after costs)", showlegend=False,
                       height=120 + 34 * len(names), margin=dict(l=110))
-    fig.update_xaxes(title="Sharpe ratio", row=1, col=1)
-    fig.update_xaxes(title="total return (%)", tickformat=".0%", row=1, col=2)
+    fig.update_xaxes(title="Sharpe ratio", range=room(a.sharpe), row=1, col=1)
+    fig.update_xaxes(title="total return (%)", tickformat=".0%", range=room(a.total_return), row=1, col=2)
     return fig
 
 # %% ../nbs/11_plots.ipynb #0ca7c1d7
