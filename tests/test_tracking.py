@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_api import free_port, import_prices, report_config, write_report
+from conftest import free_port
+from test_api import import_prices, report_config, write_report
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
 
