@@ -11,15 +11,15 @@ import numpy as np, pandas as pd, torch
 from sklearn.preprocessing import StandardScaler
 from . import store
 from .bands import adaptive_bands, band_volatility, realized_returns
-from .config import Config, FeatureConfig
+from .config import Config
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
 from .model import Ensemble, save_model, load_model
 from .walk_forward import WalkForward, fit_window, recursive_paths
 
 # %% auto #0
-__all__ = ['FinalModel', 'fit_final', 'extend_prices', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions',
-           'path_errors', 'Errors', 'check_horizon', 'forecast', 'report_errors']
+__all__ = ['FinalModel', 'fit_final', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions', 'path_errors', 'Errors',
+           'check_horizon', 'forecast', 'report_errors']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -84,18 +84,6 @@ def fit_final(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, ending on
         try: save_model(path, model, scaler=fit.scaler, feature_names=FEATURES, cfg=cfg, train_window=fit.dates, seed=fit.seed, extra=extra)
         except OSError as e: warnings.warn(f"Could not write the model cache '{path}' ({e}): set LSTM_FORECAST_CACHE to a writable directory.", stacklevel=2)
     return FinalModel(model, fit.scaler, cfg, ticker, prices.index[-1], fit.dates, digest, fit.losses, path, "trained", seconds)
-
-# %% ../nbs/09_forecast.ipynb #b9e4bda3
-def extend_prices(prices: pd.DataFrame,  # real daily OHLCV, oldest first
-                  closes: pd.Series,  # predicted closes on the business days after the last real one
-                  cfg: FeatureConfig,  # its `volume_window` sets the Volume of predicted days
-                 ) -> pd.DataFrame:
-    "`prices` followed by a row per predicted close: Open = High = Low = Close, Volume = mean of the last `volume_window` real days."
-    if not len(closes): return prices[OHLCV].copy()
-    c = closes.to_numpy(dtype=np.float64)
-    vol = float(prices["Volume"].iloc[-cfg.volume_window:].mean())
-    new = pd.DataFrame(dict(Open=c, High=c, Low=c, Close=c, Volume=vol), index=pd.DatetimeIndex(closes.index, name="Date"))
-    return pd.concat([prices[OHLCV], new])
 
 # %% ../nbs/09_forecast.ipynb #59ad3cea
 @functools.lru_cache(maxsize=8)
