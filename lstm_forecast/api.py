@@ -15,8 +15,8 @@ from werkzeug.exceptions import HTTPException
 from . import __version__, store
 from .config import Config
 from .data import DataError
-from .forecast import FinalModel, fit_final
-from .service import TickerNotFound, check_horizon, env_config, forecast_ticker
+from .forecast import FinalModel, check_horizon, fit_final
+from .service import TickerNotFound, env_config, forecast_ticker
 
 # %% auto #0
 __all__ = ['API_KEY_ENV', 'CORS_ENV', 'Busy', 'Trainer', 'is_loopback', 'api_key', 'check_exposure', 'cors_origins', 'openapi',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #4c028836
 from __future__ import annotations
-import argparse, sys
+import argparse, os, sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # for the annotations only: each command imports what it needs when it runs
@@ -153,14 +153,22 @@ def parser() -> argparse.ArgumentParser:
     add_service_commands(p, sub)
     return p
 
-def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `lstm-forecast` command."
+def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     from lstm_forecast.data import DataError  # after the parser: `--help` imports nothing heavy
     try: return args.func(args) or 0
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+def main(argv: list[str] | None = None) -> int:
+    "Entry point of the `lstm-forecast` command."
+    try:
+        try: return _run(argv)
+        finally: sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
+    except BrokenPipeError:  # the reader stopped early (`| head -1`): quiet, as Python's docs on SIGPIPE advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit writes nowhere
+        return 1
 
 # %% ../nbs/10_cli.ipynb #eeba81ea
 def _epoch_line(epoch: int, epochs: int, loss: float):

@@ -11,15 +11,15 @@ import numpy as np, pandas as pd, torch
 from sklearn.preprocessing import StandardScaler
 from . import store
 from .bands import adaptive_bands, band_volatility, realized_returns
-from .config import Config, FeatureConfig
+from .config import Config
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
 from .model import Ensemble, save_model, load_model
 from .walk_forward import WalkForward, fit_window, recursive_paths
 
 # %% auto #0
-__all__ = ['FinalModel', 'fit_final', 'extend_prices', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions',
-           'path_errors', 'Errors', 'forecast', 'report_errors']
+__all__ = ['FinalModel', 'fit_final', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions', 'path_errors', 'Errors',
+           'check_horizon', 'forecast', 'report_errors']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -85,18 +85,6 @@ def fit_final(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, ending on
         except OSError as e: warnings.warn(f"Could not write the model cache '{path}' ({e}): set LSTM_FORECAST_CACHE to a writable directory.", stacklevel=2)
     return FinalModel(model, fit.scaler, cfg, ticker, prices.index[-1], fit.dates, digest, fit.losses, path, "trained", seconds)
 
-# %% ../nbs/09_forecast.ipynb #b9e4bda3
-def extend_prices(prices: pd.DataFrame,  # real daily OHLCV, oldest first
-                  closes: pd.Series,  # predicted closes on the business days after the last real one
-                  cfg: FeatureConfig,  # its `volume_window` sets the Volume of predicted days
-                 ) -> pd.DataFrame:
-    "`prices` followed by a row per predicted close: Open = High = Low = Close, Volume = mean of the last `volume_window` real days."
-    if not len(closes): return prices[OHLCV].copy()
-    c = closes.to_numpy(dtype=np.float64)
-    vol = float(prices["Volume"].iloc[-cfg.volume_window:].mean())
-    new = pd.DataFrame(dict(Open=c, High=c, Low=c, Close=c, Volume=vol), index=pd.DatetimeIndex(closes.index, name="Date"))
-    return pd.concat([prices[OHLCV], new])
-
 # %% ../nbs/09_forecast.ipynb #59ad3cea
 @functools.lru_cache(maxsize=8)
 def _calendar(name: str, year: int):
@@ -160,12 +148,20 @@ class Errors:
     predictions: pd.DataFrame  # per test day at least `target` and `pred` (e.g. `WalkForward.predictions`)
     config: Config  # the walk-forward's config
 
-# %% ../nbs/09_forecast.ipynb #fc644c77
-def _check_horizon(horizon, cfg: Config):
+# %% ../nbs/09_forecast.ipynb #3c1e7a52
+def check_horizon(horizon,  # trading days ahead: an int, or a string of digits (from a URL or a shell)
+                  cfg: Config,  # its forecast section sets the longest horizon
+                 ) -> int:
+    "`horizon` as an int when it is a whole number from 1 to `cfg.forecast.max_horizon`; else a `ValueError`."
     top = cfg.forecast.max_horizon
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= top:
-        raise ValueError(f"horizon={horizon!r} is not a whole number of trading days from 1 to {top}: ask for 1 to {top} days.")
+    try:
+        h = int(horizon) if isinstance(horizon, str) and horizon.strip().isdigit() else horizon
+        ok = isinstance(h, (int, np.integer)) and not isinstance(h, bool) and 1 <= h <= top
+    except ValueError: ok = False
+    if not ok: raise ValueError(f"horizon={horizon!r} is not a whole number of trading days from 1 to {top}: ask for 1 to {top} days.")
+    return int(h)
 
+# %% ../nbs/09_forecast.ipynb #fc644c77
 def _band(final: FinalModel, wf, horizon: int, prices: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     "(the band's log-return offsets per day, or None, and the band note)."
     fc = final.cfg.forecast
@@ -204,13 +200,12 @@ def _band(final: FinalModel, wf, horizon: int, prices: pd.DataFrame) -> tuple[pd
 
 def forecast(final: FinalModel,  # from `fit_final` on these prices
              prices: pd.DataFrame,  # the prices `final` was fitted on
-             horizon: int | None = None,  # trading days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon
+             horizon: int | None = None,  # trading days ahead, 1..cfg.forecast.max_horizon (`check_horizon`); None: cfg.forecast.horizon
              wf: WalkForward | Errors | None = None,  # the walk-forward (or `Errors`) whose path errors make the band
             ) -> pd.DataFrame:
     "Deterministic price path for the next `horizon` trading sessions, with returns and the band (NaN without one)."
     cfg = final.cfg
-    horizon = cfg.forecast.horizon if horizon is None else horizon
-    _check_horizon(horizon, cfg)
+    horizon = check_horizon(cfg.forecast.horizon if horizon is None else horizon, cfg)
     if prices.index[-1] != final.last_date or store.data_digest(_tail(prices, cfg)) != final.data_digest:
         raise ValueError(f"These prices are not the ones the final model was fitted on (up to {final.last_date:%Y-%m-%d}): "
                          "call fit_final(prices, cfg) on them first.")

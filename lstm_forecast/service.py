@@ -8,15 +8,15 @@ import json, math, os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-import numpy as np, pandas as pd
+import pandas as pd
 from . import store
 from .config import Config, with_overrides
 from .data import DataError, SAMPLE_TICKER, load_prices
-from .forecast import Errors, FinalModel, band_columns, fit_final, forecast, report_errors
+from .forecast import Errors, FinalModel, band_columns, check_horizon, fit_final, forecast, report_errors
 
 # %% auto #0
 __all__ = ['OVERRIDES_ENV', 'RECORD_FIELDS', 'env_config', 'TickerNotFound', 'load_ticker', 'band_errors', 'horizon_record',
-           'ForecastResult', 'check_horizon', 'forecast_ticker']
+           'ForecastResult', 'forecast_ticker']
 
 # %% ../nbs/14_service.ipynb #424fe9a5
 OVERRIDES_ENV = "LSTM_FORECAST_OVERRIDES"
@@ -151,18 +151,6 @@ class ForecastResult:
         return "\n".join(lines)
 
 # %% ../nbs/14_service.ipynb #2c608f00
-def check_horizon(horizon,  # business days ahead: an int, or a string of digits (from a URL or a shell)
-                  cfg: Config,  # its forecast section sets the longest horizon
-                 ) -> int:
-    "`horizon` as an int when it is a whole number from 1 to `cfg.forecast.max_horizon`; else a `ValueError`."
-    top = cfg.forecast.max_horizon
-    try:
-        h = int(horizon) if isinstance(horizon, str) and horizon.strip().isdigit() else horizon
-        ok = isinstance(h, (int, np.integer)) and not isinstance(h, bool) and 1 <= h <= top
-    except ValueError: ok = False
-    if not ok: raise ValueError(f"horizon={horizon!r} is not a whole number of business days from 1 to {top}: ask for 1 to {top} days.")
-    return int(h)
-
 def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or imported) or "^GSPC" (bundled)
                     horizon: int | None = None,  # business days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon
                     out_dir: str | Path = "reports",  # the report folder whose walk-forward errors make the band

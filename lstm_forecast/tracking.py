@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from . import __version__, store
 from .config import Config
+from .report import PLOTLY_JS
 
 # %% auto #0
 __all__ = ['MLFLOW_DIR_ENV', 'EXPERIMENT', 'METRICS', 'HORIZON_METRICS', 'TrackingError', 'mlflow_dir', 'default_store',
@@ -98,6 +99,13 @@ def final_model_file(summary: store.ReportSummary) -> Path | None:
     found = sorted(pattern.parent.glob(pattern.name), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
+def _page_files(html: Path) -> list[Path]:
+    "The files beside a report page that it loads: `plotly.min.js` when the page is not self-contained and the file is there."
+    js = html.with_name(PLOTLY_JS)
+    try: loads_js = f'src="{PLOTLY_JS}"'.encode() in html.read_bytes()
+    except FileNotFoundError: return []
+    return [js] if loads_js and js.is_file() else []
+
 def _tags(summary: store.ReportSummary, parent_run_id: str | None) -> dict:
     tags = dict(ticker=summary.ticker, data_digest=summary.data_digest, config_key=summary.config_key,
                 model_key=summary.model_key, source=summary.source, last_data_date=summary.last_data_date,
@@ -129,7 +137,7 @@ def log_report(files: store.ReportFiles,  # the report's files, `store.report_fi
         ms = int(pd.Timestamp(summary.generated_at).timestamp() * 1000)
         client.log_batch(rid, metrics=[Metric(k, v, ms, step) for k, v, step in report_metrics(summary)],
                          params=[Param(k, str(v)) for k, v in flatten(summary.config).items()])
-        for path in (files.html, files.summary, files.predictions):
+        for path in (files.html, files.summary, files.predictions, *_page_files(files.html)):
             if path.exists(): client.log_artifact(rid, str(path), "report")
         model = final_model_file(summary)
         if model is not None: client.log_artifact(rid, str(model), "model")

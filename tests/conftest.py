@@ -1,5 +1,5 @@
 "What the tests share: the real prices in ../shared/data/stocks, a fast config, a private price cache, no network."
-import os, sys
+import contextlib, os, socket, subprocess, sys, time, urllib.error, urllib.request
 from pathlib import Path
 
 import pandas as pd, pytest
@@ -71,3 +71,38 @@ def module_cache(tmp_path_factory):
 def offline(monkeypatch):
     "No network for one test (and the processes it starts): every download fails at once."
     for k, v in OFFLINE.items(): monkeypatch.setenv(k, v)
+
+
+def free_port() -> int:
+    "A TCP port free on loopback now."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def start_server(cmd: list[str],  # the server's command line, its port in it
+                 url: str,  # polled until it answers with any HTTP status
+                 env: dict,  # the server's environment
+                 log: Path,  # its standard output and error
+                 timeout: float = 120,  # seconds of polling (in 0.5 s naps) before the test fails
+                 cwd: Path | None = None,
+                ):
+    "Start a server in its own session and yield its process once GET `url` answers; then terminate it (killed after 30 s)."
+    name = Path(cmd[0]).name
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(int(timeout * 2)):
+            if proc.poll() is not None: pytest.fail(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5): break
+            except urllib.error.HTTPError: break  # any status: it answers
+            except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.5)
+        else: pytest.fail(f"{name} did not answer on {url} in {timeout:g} s: {log.read_text()[-2000:]}")
+        yield proc
+    finally:
+        proc.terminate()
+        try: proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9); proc.wait()

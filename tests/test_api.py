@@ -1,9 +1,10 @@
 "The REST API as a client sees it: `lstm-forecast serve` (waitress) on loopback, offline, with a tiny model."
-import contextlib, json, os, socket, subprocess, sys, time, urllib.error, urllib.request
+import contextlib, json, os, subprocess, sys, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 STOCKS = ROOT.parent / "shared" / "data" / "stocks"
@@ -13,12 +14,6 @@ SLOW = {**FAST, "model.epochs": 150}  # a few seconds of training: long enough t
 OFFLINE = {v: "http://127.0.0.1:9" for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
 KEY = "test-key-0123456789abcdef"
 ORIGIN = "http://app.example"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str, headers: dict | None = None, timeout: float = 600) -> tuple[int, dict, object]:
@@ -38,23 +33,8 @@ def api_server(cache: Path, reports: Path, log: Path, overrides: dict = FAST, en
     full = {k: v for k, v in os.environ.items()
             if k not in ("LSTM_FORECAST_API_KEY", "LSTM_FORECAST_CORS_ORIGINS", "LSTM_FORECAST_REPORTS")}
     full.update(OFFLINE, LSTM_FORECAST_CACHE=str(cache), LSTM_FORECAST_OVERRIDES=json.dumps(overrides), **(env or {}))
-    with open(log, "w") as f:
-        proc = subprocess.Popen([str(CLI), "serve", "--port", str(port), "--reports", str(reports), *args], env=full,
-                                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None: pytest.fail(f"the server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                if get(url + "/health", timeout=5)[0] == 200: break
-            except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.5)
-        else: pytest.fail(f"the server did not answer in 120 s: {log.read_text()[-2000:]}")
-        yield url
-    finally:
-        proc.terminate()
-        try: proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9); proc.wait()
+    cmd = [str(CLI), "serve", "--port", str(port), "--reports", str(reports), *args]
+    with start_server(cmd, f"http://127.0.0.1:{port}/health", full, log): yield f"http://127.0.0.1:{port}"
 
 
 def import_prices(cache: Path):

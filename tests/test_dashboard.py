@@ -1,5 +1,5 @@
 "The Voila dashboard in a headless browser: served as `make dashboard` serves it, offline, with a fast model."
-import json, os, re, shlex, socket, subprocess, sys, time, urllib.error, urllib.request
+import json, os, re, shlex, sys, time, urllib.error, urllib.request
 from pathlib import Path
 
 import pytest
@@ -7,7 +7,7 @@ from lstm_forecast.config import DEFAULT_NOTE
 from lstm_forecast.report import run_notebook, template_path
 from lstm_forecast.store import read_summary, report_files
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT, free_port, start_server
 from conftest import FAST_SERIAL as FAST
 VOILA = Path(sys.executable).with_name("voila")
 LONG = 180_000  # ms: a kernel start and the notebook's imports take 10-20 s on a busy 2-core machine
@@ -19,12 +19,6 @@ def make_dashboard_args(port: int) -> list[str]:
     recipe = re.search(r"^dashboard:.*\n((?:\t.*\n)+)", text, re.M).group(1)
     args = shlex.split(recipe.replace("\\\n", " ").replace("$(BIN)/voila", str(VOILA)))
     return [f"--port={port}" if a.startswith("--port=") else a for a in args]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(url: str) -> int:
@@ -50,24 +44,11 @@ def server(reports, tmp_path_factory):
     port, log = free_port(), tmp_path_factory.mktemp("voila") / "voila.log"
     env = {**os.environ, **OFFLINE, "LSTM_FORECAST_CACHE": str(tmp_path_factory.mktemp("cache")),
            "LSTM_FORECAST_REPORTS": str(reports), "LSTM_FORECAST_OVERRIDES": json.dumps(FAST)}
-    with open(log, "w") as f:
-        proc = subprocess.Popen(make_dashboard_args(port), cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(120):
-            if proc.poll() is not None: pytest.fail(f"voila exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                status(url + "voila/files/ping.png")  # answers 404 without starting a kernel
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.5)
-        else: pytest.fail(f"voila did not answer on {url} in 60 s: {log.read_text()[-2000:]}")
-        yield url
+        with start_server(make_dashboard_args(port), url + "voila/files/ping.png", env, log, timeout=60, cwd=ROOT):
+            yield url  # ping.png answers 404 without starting a kernel
     finally:
-        proc.terminate()
-        try: proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9); proc.wait()
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "dashboard_voila.log").write_text(log.read_text())
 

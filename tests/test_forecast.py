@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import pytest
 
-from lstm_forecast.config import Config, with_overrides
+from lstm_forecast.config import Config, FeatureConfig, with_overrides
+from lstm_forecast.data import OHLCV
 from lstm_forecast.features import FEATURES, make_features
 from lstm_forecast.model import make_sequences, predict
 from lstm_forecast.walk_forward import walk_forward, fold_seed, predict_rows
-from lstm_forecast.forecast import fit_final, forecast, extend_prices
+from lstm_forecast.forecast import fit_final, forecast
 from conftest import CACHE_VAR, FAST_SERIAL, stock_csv, stock_prices
 
 FAST = with_overrides(Config(), FAST_SERIAL)
@@ -22,6 +23,17 @@ def msft(module_cache):
     final = fit_final(px, FAST, progress=False)
     wf = walk_forward(px, FAST, progress=False)
     return px, final, wf, forecast(final, px, 30, wf=wf)
+
+
+def extend_prices(prices: pd.DataFrame,  # real daily OHLCV, oldest first
+                  closes: pd.Series,  # predicted closes on the days after the last real one
+                  cfg: FeatureConfig,  # its `volume_window` sets the Volume of predicted days
+                 ) -> pd.DataFrame:
+    "The oracle of a path's features: `prices` followed by a row per predicted close, Open = High = Low = Close, Volume = mean of the last `volume_window` real days."
+    c = closes.to_numpy(dtype=np.float64)
+    vol = float(prices["Volume"].iloc[-cfg.volume_window:].mean())
+    new = pd.DataFrame(dict(Open=c, High=c, Low=c, Close=c, Volume=vol), index=pd.DatetimeIndex(closes.index, name="Date"))
+    return pd.concat([prices[OHLCV], new])
 
 
 def test_path_equals_make_features_on_the_extended_frame(msft):

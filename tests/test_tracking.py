@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_api import free_port, import_prices, report_config, write_report
+from conftest import free_port
+from test_api import import_prices, report_config, write_report
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
 
@@ -35,8 +36,8 @@ def reports(tmp_path_factory):
         else: os.environ["LSTM_FORECAST_CACHE"] = old
 
 
-def check_run(row: pd.Series, client, summary_file: Path, model: Path | None):
-    "The run `row` (from search_runs) holds what the summary JSON in `summary_file` says, and the report's files."
+def check_run(row: pd.Series, client, summary_file: Path, model: Path | None, page_js: bool = False):
+    "The run `row` (from search_runs) holds what the summary JSON in `summary_file` says, and the report's files (`page_js`: with plotly.min.js)."
     from lstm_forecast.tracking import flatten
     s = json.loads(summary_file.read_text())
     assert row["status"] == "FINISHED"
@@ -50,7 +51,7 @@ def check_run(row: pd.Series, client, summary_file: Path, model: Path | None):
     assert row["tags.lstm_forecast_version"] and len(row["tags.git_commit"]) == 40
     rid, t = row["run_id"], s["ticker"]
     got = sorted(a.path for a in client.list_artifacts(rid, "report"))
-    assert got == sorted(f"report/{t}{x}" for x in (".html", ".json", ".predictions.parquet"))
+    assert got == sorted([*(f"report/{t}{x}" for x in (".html", ".json", ".predictions.parquet")), *(["report/plotly.min.js"] if page_js else [])])
     assert json.loads(Path(client.download_artifacts(rid, f"report/{t}.json")).read_text()) == s
     assert Path(client.download_artifacts(rid, f"report/{t}.predictions.parquet")).read_bytes() == summary_file.with_name(f"{t}.predictions.parquet").read_bytes()
     models = [a.path for a in client.list_artifacts(rid, "model")]
@@ -115,6 +116,32 @@ def test_report_track_hook_logs_what_the_run_built(reports, tmp_path, monkeypatc
     parents = runs[runs["tags.kind"] == "universe"]
     assert len(runs) == 4 and len(parents) == 1
     assert sorted(runs[runs["tags.mlflow.parentRunId"] == parents.run_id.iloc[0]]["tags.ticker"]) == ["MSFT", "^GSPC"]
+
+
+def test_a_page_that_loads_the_shared_plotly_js_is_logged_with_it(reports, tmp_path, monkeypatch):
+    "A many-ticker run's pages load plotly.min.js from their folder: the run holds it beside the page, so its charts show in MLflow."
+    import mlflow, nbformat, shutil
+    from lstm_forecast import store, tracking
+    from lstm_forecast.report import PLOTLY_JS, notebook_html, write_plotly_js
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("LSTM_FORECAST_MLFLOW_DIR", str(tmp_path / "mlflow"))
+    out = tmp_path / "universe"
+    out.mkdir()
+    for t in ("^GSPC", "MSFT"):
+        f = store.report_files(t, reports["out"])
+        for path in (f.html, f.summary, f.predictions): shutil.copy(path, out)  # MSFT's page stays self-contained
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# ^GSPC")])
+    store.write_atomic(store.report_files("^GSPC", out).html, notebook_html(nb, "^GSPC backtest report", self_contained=False))
+    js = write_plotly_js(out)
+    with tracking.universe_run(["^GSPC", "MSFT"], out) as parent:
+        kids = {t: tracking.log_report(store.report_files(t, out), parent_run_id=parent) for t in ("^GSPC", "MSFT")}
+    runs, client = logged(tracking.tracking_uri()), mlflow.MlflowClient()
+    check_run(row(runs, kids["^GSPC"]), client, store.report_files("^GSPC", out).summary, reports["model"], page_js=True)
+    check_run(row(runs, kids["MSFT"]), client, store.report_files("MSFT", out).summary, None)
+    assert Path(client.download_artifacts(kids["^GSPC"], f"report/{PLOTLY_JS}")).read_bytes() == js.read_bytes()
+    js.unlink()  # the page without its plotly.js: still logged, alone
+    rid = tracking.log_report(store.report_files("^GSPC", out))
+    check_run(row(logged(tracking.tracking_uri()), rid), client, store.report_files("^GSPC", out).summary, reports["model"])
 
 
 @pytest.fixture(scope="module")

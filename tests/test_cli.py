@@ -1,0 +1,43 @@
+"The `lstm-forecast` command in a shell pipeline: a reader that stops early (`| head -1`) ends it quietly, never a traceback."
+import os, shlex, subprocess
+
+import pytest
+
+from conftest import CACHE_VAR, CLI, FAST, OFFLINE
+
+# the forecast of the bundled sample with a tiny model, offline: trained once, then from the model cache
+FORECAST = ["forecast", "^GSPC", "--set", "model.epochs=1", *(a for k, v in FAST.items() if k != "model.epochs" for a in ("--set", f"{k}={v}"))]
+
+
+def piped(args: list[str], reader: str, tmp_path, buffered: bool = False) -> tuple[int, str, str]:
+    "(the CLI's exit status, the reader's output, the CLI's standard error) of `lstm-forecast ARGS 2>err | READER` in bash."
+    env = {**os.environ, **OFFLINE, CACHE_VAR: str(tmp_path / "cache")}
+    if buffered: env.pop("PYTHONUNBUFFERED", None)  # stdout in blocks: the closed pipe shows when the buffer is flushed
+    else: env["PYTHONUNBUFFERED"] = "1"  # each write at once: the closed pipe shows in `print`
+    err = tmp_path / "stderr.txt"
+    cmd = f"{shlex.join([str(CLI), *args])} 2>{shlex.quote(str(err))} | {reader}; echo \"rc=${{PIPESTATUS[0]}}\""
+    res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=600)
+    out, _, rc = res.stdout.rpartition("rc=")
+    return int(rc), out, err.read_text()
+
+
+def test_forecast_into_head_prints_its_first_line_without_a_traceback(tmp_path):
+    rc, out, err = piped([*FORECAST, "--out", str(tmp_path)], "head -1", tmp_path)
+    assert out.startswith("^GSPC: 7-business-day forecast from 2018-12-31") and out.count("\n") == 1, out
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert rc in (0, 1), (rc, err)  # 0 when the whole forecast fitted in the pipe before head left, else 1
+
+
+@pytest.mark.parametrize("buffered", [False, True])
+def test_a_reader_gone_before_the_output_ends_the_command_quietly(tmp_path, buffered):
+    "`| true` has gone before the forecast is printed (training takes seconds): every write meets a closed pipe."
+    rc, out, err = piped([*FORECAST, "--out", str(tmp_path)], "true", tmp_path, buffered)
+    assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err, err
+    assert (rc, out) == (1, ""), (rc, out, err)
+
+
+def test_help_into_a_closed_pipe_is_quiet(tmp_path):
+    "argparse prints `--help` itself and exits: the buffered text meets the closed pipe in `main`, not at exit."
+    rc, out, err = piped(["--help"], "true", tmp_path, buffered=True)
+    assert err == "" and out == "", err
+    assert rc in (0, 1)
