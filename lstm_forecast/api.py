@@ -149,7 +149,7 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
         "ticker": s, "horizon": {"type": "integer"}, "origin": s, "last_close": {"type": "number"},
         "path": {"type": "array", "items": point},
         "band": _obj({"available": {"type": "boolean"}, "levels": {"type": "array", "items": {"type": "number"}}, "note": s}),
-        "model": _obj({"model_key": s, "config_key": s, "train_window": {"type": "array", "items": s}, "data_digest": s,
+        "model": _obj({"preset": s, "description": s, "model_key": s, "config_key": s, "train_window": {"type": "array", "items": s}, "data_digest": s,
                        "source": {"enum": ["trained", "cache"]}, "seconds": {"type": "number"}}),
         "record": record,
         "report": {"type": ["object", "null"], "properties": {k: s for k in ("config_key", "model_key", "generated_at", "start", "end")}},
@@ -170,7 +170,7 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
                 "503": {**_error("too many model trainings queued: ask again after Retry-After seconds"),
                         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}},
                 "500": bug}, [ticker, {"name": "horizon", "in": "query", "required": False,
-                                       "description": f"business days ahead, 1..{top} (default {cfg.forecast.horizon})",
+                                       "description": f"trading days ahead, 1..{top} (default {cfg.forecast.horizon})",
                                        "schema": {"type": "integer", "minimum": 1, "maximum": top, "default": cfg.forecast.horizon}}]),
             "/api/v1/reports": get("The summaries of the published reports", {
                 "200": _ok("the summaries, in ticker order", "Reports"), "401": unauthorized, "500": bug}),

@@ -215,7 +215,7 @@ def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` pars
     p.add_argument("--version", action="version", version=f"lstm-forecast {__version__}", help="print the version and exit")
     f = sub.add_parser("forecast", help="one ticker's 1-30 day forecast with its band, model and out-of-sample record")
     f.add_argument("ticker", metavar="TICKER", help="e.g. MSFT (cached or imported), or ^GSPC for the bundled offline sample")
-    f.add_argument("--horizon", type=int, metavar="N", help="business days ahead, 1 to 30 (default: the config's forecast.horizon, 7)")
+    f.add_argument("--horizon", type=int, metavar="N", help="trading days ahead, 1 to 30 (default: the config's forecast.horizon, 7)")
     f.add_argument("--format", choices=("table", "json", "csv"), default="table", help="how to print it (default table)")
     f.add_argument("--out", default="reports", metavar="REPORTS",
                    help="the report folder whose walk-forward errors make the band (default reports)")

@@ -29,7 +29,7 @@ class FinalModel:
     scaler: StandardScaler  # fitted on the training window's features
     cfg: Config  # the config asked for (its forecast section sets the default horizon and the band levels)
     ticker: str  # `prices.attrs["ticker"]` as `store.ticker_name` spells it, or "UNNAMED"
-    last_date: pd.Timestamp  # the last day of the prices: the forecast starts on the next business day
+    last_date: pd.Timestamp  # the last day of the prices: the forecast starts on the next trading session
     train_window: tuple  # (first, last) date of the training rows
     data_digest: str  # `store.data_digest` of the prices the model and its forecast depend on
     losses: list  # training loss per epoch

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import pandas as pd
 from . import store
-from .config import Config, with_overrides
+from .config import Config, model_line, preset_name, with_overrides
 from .data import DataError, SAMPLE_TICKER, load_prices
 from .forecast import Errors, FinalModel, band_columns, check_horizon, fit_final, forecast, report_errors
 
@@ -71,7 +71,7 @@ def band_errors(ticker: str,  # Yahoo symbol
 RECORD_FIELDS = ("h", "n", "r2_vs_zero", "dm_p", "hit_rate", "cover80", "cover95", "beat_zero")
 
 def horizon_record(summary: store.ReportSummary | None,  # the report's summary; None: no report
-                   horizon: int,  # the forecast's horizon, in business days
+                   horizon: int,  # the forecast's horizon, in trading days
                   ) -> dict | None:
     "The report's out-of-sample record of forecasts `horizon` days ahead (or its one-day record, `h` says which); None without a report."
     if summary is None: return None
@@ -98,11 +98,11 @@ def _num(x) -> float | None:
 class ForecastResult:
     "A ticker's forecast path with its band, the model that made it and how that model did out of sample."
     ticker: str  # upper case
-    horizon: int  # business days ahead
+    horizon: int  # trading days ahead
     path: pd.DataFrame  # per forecast day: price, daily_return, cumulative_return and the band columns (NaN without a band)
     band_note: str  # where the band comes from, or why there is none and how to get one
     levels: tuple  # the band's central coverages, e.g. (0.8, 0.95)
-    model: dict  # model_key, config_key, train_window, data_digest, source ('trained' or 'cache'), seconds
+    model: dict  # preset, description (`config.model_line`), model_key, config_key, train_window, data_digest, source ('trained' or 'cache'), seconds
     record: dict | None  # `horizon_record` of the report; None without a report of this model
     report: store.ReportSummary | None  # the ticker's report summary, when there is one
     prices: dict  # source, rows, first and last date of the prices
@@ -134,9 +134,9 @@ class ForecastResult:
                           **{c: p[c].map(lambda v: "-" if pd.isna(v) else f"{v:,.2f}") for c in band_columns(self.levels)}},
                          index=p.index.strftime("%Y-%m-%d").rename(None))
         m, w = self.model, self.model["train_window"]
-        lines = [f"{self.ticker}: {self.horizon}-business-day forecast from {_day(p.attrs['origin'])} "
+        lines = [f"{self.ticker}: {self.horizon}-trading-day forecast from {_day(p.attrs['origin'])} "
                  f"(last close {p.attrs['last_close']:,.2f}, {self.prices['source']})", t.to_string(), f"band: {self.band_note}",
-                 f"model: key {m['model_key']}, config {m['config_key']}, trained on {w[0]} to {w[1]} "
+                 f"model: {m['description']}; key {m['model_key']}, config {m['config_key']}, trained on {w[0]} to {w[1]} "
                  f"({'trained now' if m['source'] == 'trained' else 'from the model cache'}, {m['seconds']:.1f} s)"]
         r = self.record
         if r is None:
@@ -152,7 +152,7 @@ class ForecastResult:
 
 # %% ../nbs/14_service.ipynb #2c608f00
 def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or imported) or "^GSPC" (bundled)
-                    horizon: int | None = None,  # business days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon
+                    horizon: int | None = None,  # trading days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon
                     out_dir: str | Path = "reports",  # the report folder whose walk-forward errors make the band
                     cfg: Config | None = None,  # None: `env_config()`, the default config unless LSTM_FORECAST_OVERRIDES says otherwise
                     source: str = "auto",  # price source, as for `load_prices`
@@ -171,7 +171,7 @@ def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or importe
     except ValueError: summary = None  # the band note already says the summary is unreadable
     mine = summary if summary is not None and summary.model_key == store.model_key(cfg) else None  # its record is this model's
     fcfg = cfg.forecast
-    model = dict(model_key=store.model_key(cfg), config_key=store.config_key(cfg),
+    model = dict(preset=preset_name(cfg), description=model_line(cfg), model_key=store.model_key(cfg), config_key=store.config_key(cfg),
                  train_window=[_day(d) for d in final.train_window], data_digest=final.data_digest,
                  source=final.source, seconds=round(final.seconds, 3))
     return ForecastResult(t, horizon, fc, fc.attrs["band_note"], (fcfg.band_inner, fcfg.band_outer), model,

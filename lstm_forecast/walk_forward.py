@@ -120,7 +120,7 @@ def recursive_paths(model: Ensemble,  # a trained network
     back = pos[:, None] + np.arange(-W + 1, 1)[None, :]  # the real days each origin's buffer starts with
     close = np.concatenate([prices["Close"].to_numpy(np.float64)[back], np.zeros((n, horizon))], axis=1)
     vol = prices["Volume"].to_numpy(np.float64)
-    v_pred = vol[pos[:, None] + np.arange(-f.volume_window + 1, 1)[None, :]].mean(axis=1)  # as `forecast.extend_prices`
+    v_pred = vol[pos[:, None] + np.arange(-f.volume_window + 1, 1)[None, :]].mean(axis=1)  # each predicted day trades the mean volume of the last volume_window days
     volume = np.concatenate([vol[back], np.repeat(v_pred[:, None], horizon, axis=1)], axis=1)
     lo = ends.min() - L + 1
     X = scaler.transform(feats[FEATURES].iloc[lo:ends.max() + 1].to_numpy()).astype(np.float32)

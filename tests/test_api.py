@@ -4,6 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from lstm_forecast.config import Config, model_line, with_overrides
+
 from conftest import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +77,6 @@ def write_report(reports: Path, prices, cfg):
 
 def report_config():
     "The served tiny model, with its folds run in this process and the fast regime rule (neither is part of the model key)."
-    from lstm_forecast.config import Config, with_overrides
     return with_overrides(Config(), {**FAST, "walk_forward.workers": 1, "regime.method": "trend"})
 
 
@@ -156,6 +157,8 @@ def test_forecast_has_the_band_model_and_record_of_its_report(server, data):
     assert f["band"]["available"] and "adaptive conformal" in f["band"]["note"]
     assert all(p["lo95"] < p["lo80"] < p["price"] < p["hi80"] < p["hi95"] for p in f["path"])
     assert f["model"]["model_key"] == s.model_key == f["report"]["model_key"]
+    cfg = with_overrides(Config(), FAST)
+    assert (f["model"]["preset"], f["model"]["description"]) == ("custom", model_line(cfg))  # which model answered
     assert f["model"]["train_window"][1] < f["origin"] == s.last_data_date
     assert f["record"]["h"] == 1 and f["record"]["hit_rate"] == s.hit_rate and "one-day" in f["record"]["note"]
     code, _, msft = get(server + "/api/v1/forecast/MSFT?horizon=2")

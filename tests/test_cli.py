@@ -23,7 +23,7 @@ def piped(args: list[str], reader: str, tmp_path, buffered: bool = False) -> tup
 
 def test_forecast_into_head_prints_its_first_line_without_a_traceback(tmp_path):
     rc, out, err = piped([*FORECAST, "--out", str(tmp_path)], "head -1", tmp_path)
-    assert out.startswith("^GSPC: 7-business-day forecast from 2018-12-31") and out.count("\n") == 1, out
+    assert out.startswith("^GSPC: 7-trading-day forecast from 2018-12-31") and out.count("\n") == 1, out
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert rc in (0, 1), (rc, err)  # 0 when the whole forecast fitted in the pipe before head left, else 1
 
