@@ -1,19 +1,15 @@
 "The REST API as a client sees it: `lstm-forecast serve` (waitress) on loopback, offline, with a tiny model."
-import contextlib, json, os, subprocess, sys, time, urllib.error, urllib.request
+import contextlib, json, os, subprocess, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from lstm_forecast.config import Config, model_line, with_overrides
 
-from conftest import free_port, start_server
+from conftest import CLI, OFFLINE, STOCKS, free_port, start_server
 
-ROOT = Path(__file__).resolve().parents[1]
-STOCKS = ROOT.parent / "shared" / "data" / "stocks"
-CLI = Path(sys.executable).with_name("lstm-forecast")
 FAST = {"model.epochs": 1, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200}
 SLOW = {**FAST, "model.epochs": 150}  # a few seconds of training: long enough to find it running
-OFFLINE = {v: "http://127.0.0.1:9" for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
 KEY = "test-key-0123456789abcdef"
 ORIGIN = "http://app.example"
 
