@@ -4,7 +4,7 @@ Run by hand (not in CI), from the project root:
   .venv/bin/python bench/skill.py [--variants original,anchor,...] [--years 4] [--processes 2] [--data ../shared/data/stocks]
 
 Each variant is a preset of `config.PRESETS` (or "pooled-<preset>": one network per fold trained on every ticker at
-once). A task is one (variant, ticker) walk-forward of the AttnLSTM alone (regime "none": the regime does not change a
+once; "pooled-<preset>-embed": the same with a learned vector of EMBED numbers per ticker joined to its inputs). A task is one (variant, ticker) walk-forward of the AttnLSTM alone (regime "none": the regime does not change a
 prediction), folds one after another on one torch thread, one task per worker process, `--processes` at a time.
 Prints one row per variant: median R² against no change at 1 and 7 days (the 7-day forecast is the recursive path),
 tickers significantly better / worse than no change (Diebold-Mariano with the HLN correction, 5 %), median and pooled
@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HARNESS = "skill/1"  # part of every cache key: change it when the scoring changes
 H = 7  # the horizon scored besides one day (the dashboard opens on 7 days)
 BASE = {"regime.method": "none", "walk_forward.workers": 1, "model.threads": 1, "forecast.max_horizon": H}
-DEFAULT_VARIANTS = ["original", "anchor", "anchor-shrink", "anchor-vol", "anchor-stop", "pooled-anchor", "anchor-ens3"]
+DEFAULT_VARIANTS = ["original", "anchor", "anchor-shrink", "anchor-vol", "anchor-stop", "pooled-anchor", "anchor-ens3",
+                    "pooled-anchor-embed"]
+EMBED = 4  # size of the ticker vector of a "pooled-<preset>-embed" variant
 
 
 EXTRA = {}  # --set overrides on top of every variant (e.g. model.epochs=1 for a try-out); part of the cache key
@@ -38,8 +40,15 @@ EXTRA = {}  # --set overrides on top of every variant (e.g. model.epochs=1 for a
 def variant_config(name: str, extra: dict | None = None) -> tuple[Config, bool]:
     "The config of variant `name` (with the `extra` overrides) and whether it is pooled."
     pooled, preset = name.startswith("pooled-"), name.removeprefix("pooled-")
-    if preset not in PRESETS: raise SystemExit(f"unknown variant {name!r}: use a preset ({', '.join(PRESETS)}) or pooled-<preset>.")
+    if embedding(name): preset = preset.removesuffix("-embed")
+    if preset not in PRESETS:
+        raise SystemExit(f"unknown variant {name!r}: use a preset ({', '.join(PRESETS)}), pooled-<preset> or pooled-<preset>-embed.")
     return with_overrides(Config(), {"model.preset": preset, **BASE, **(EXTRA if extra is None else extra)}), pooled
+
+
+def embedding(name: str) -> int:
+    "The size of the ticker vector of variant `name`: EMBED for pooled-<preset>-embed, else 0."
+    return EMBED if name.startswith("pooled-") and name.endswith("-embed") else 0
 
 
 ETFS = ("SPY",)  # in the shared folder besides the 30 stocks; not a stock
@@ -52,13 +61,14 @@ def load_universe(folder: Path, years: int, tickers=None) -> dict:
     return {p.stem: read_price_csv(p).iloc[-rows:] for p in paths}
 
 
-def _key(cfg: Config, ticker: str, digest: str, pooled: bool) -> str:
-    return hashlib.sha256(json.dumps([HARNESS, store.config_key(cfg), pooled, ticker, digest]).encode()).hexdigest()[:16]
+def _key(cfg: Config, ticker: str, digest: str, pooled: bool, embed: int = 0) -> str:
+    parts = [HARNESS, store.config_key(cfg), pooled, ticker, digest] + ([embed] if embed else [])  # without one: the keys as before
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
-def cache_files(cache: Path, variant: str, cfg: Config, ticker: str, digest: str, pooled: bool) -> tuple[Path, Path]:
+def cache_files(cache: Path, variant: str, cfg: Config, ticker: str, digest: str, pooled: bool, embed: int = 0) -> tuple[Path, Path]:
     "The (summary JSON, per-day parquet) of one task's result."
-    stem = cache / variant / f"{ticker}_{_key(cfg, ticker, digest, pooled)}"
+    stem = cache / variant / f"{ticker}_{_key(cfg, ticker, digest, pooled, embed)}"
     return stem.with_suffix(".json"), stem.with_suffix(".parquet")
 
 
@@ -113,7 +123,7 @@ def run_pooled(variant: str, universe: dict, todo: dict, processes: int):
     cfg, _ = variant_config(variant)
     cfg = with_overrides(cfg, {"walk_forward.workers": processes})
     t0 = time.perf_counter()
-    wfs = pooled_walk_forward(universe, cfg, progress=True)
+    wfs = pooled_walk_forward(universe, cfg, progress=True, embed=embedding(variant))
     seconds = (time.perf_counter() - t0) * processes / len(universe)  # compute seconds, shared equally by the tickers
     for ticker, wf in wfs.items():
         if ticker in todo: _save(todo[ticker], *score(wf, universe[ticker], ticker, seconds))
@@ -132,7 +142,7 @@ def variant_row(name: str, results: list[dict], days: pd.DataFrame) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated presets or pooled-<preset>")
+    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated presets, pooled-<preset> or pooled-<preset>-embed")
     ap.add_argument("--years", type=int, default=4, help="the last N years of each ticker (N x 252 days with a target)")
     ap.add_argument("--processes", type=int, default=2, help="tasks at once, one per worker process")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "stocks")
@@ -153,7 +163,7 @@ def main():
     files = {}
     for v in variants:
         cfg, pooled = variant_config(v)
-        for t in universe: files[v, t] = cache_files(a.cache, v, cfg, t, all_digest if pooled else digests[t], pooled)
+        for t in universe: files[v, t] = cache_files(a.cache, v, cfg, t, all_digest if pooled else digests[t], pooled, embedding(v))
     todo = [(v, t) for (v, t), f in files.items() if not f[0].exists()]
     print(f"{len(files) - len(todo)} of {len(files)} tasks cached, {len(todo)} to compute", flush=True)
     t0 = time.perf_counter()

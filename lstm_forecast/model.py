@@ -25,19 +25,25 @@ class AttnLSTM(nn.Module):
                  n_features: int,  # features per day
                  hidden: int = 64,  # LSTM hidden size
                  layers: int = 2,  # stacked LSTM layers
+                 tickers: int = 0,  # with `embed`: the ticker ids 0..tickers-1 the input's last column holds
+                 embed: int = 0,  # size of the learned vector per ticker joined to every day's features; 0: none
                 ):
         super().__init__()
-        self.lstm = nn.LSTM(n_features, hidden, layers, batch_first=True)
+        self.lstm = nn.LSTM(n_features + embed, hidden, layers, batch_first=True)
         self.attn = nn.Linear(hidden, 1)
         self.head = nn.Linear(hidden, 1)
+        self.ticker = nn.Embedding(tickers, embed) if embed else None
         # the training target's mean and std: outputs are always in log-return units
         self.register_buffer("y_mean", torch.zeros(()))
         self.register_buffer("y_std", torch.ones(()))
 
     def forward(self,
-                x: torch.Tensor,  # (batch, seq_len, n_features)
+                x: torch.Tensor,  # (batch, seq_len, n_features), plus the ticker id column with `embed`
                 return_attention: bool = False,  # also return the (batch, seq_len) attention weights
                ):
+        if self.ticker is not None:  # the id column (read on the last day) becomes the ticker's vector on every day
+            v = self.ticker(x[:, -1, -1].round().long())
+            x = torch.cat([x[..., :-1], v[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
         h, _ = self.lstm(x)  # (batch, seq_len, hidden)
         alpha = torch.softmax(self.attn(h).squeeze(-1), dim=1)  # (batch, seq_len)
         c = torch.bmm(alpha.unsqueeze(1), h).squeeze(1)  # (batch, hidden)
@@ -53,9 +59,11 @@ class Ensemble(nn.Module):
                  layers: int = 2,  # stacked LSTM layers of each member
                  members: int = 1,  # networks whose predictions are averaged (`train_model` builds them one seed at a time)
                  vol_col: int = -1,  # input column of the volatility the target was divided by; -1: none
+                 tickers: int = 0,  # with `embed`: ticker ids in the input's last column (`AttnLSTM`)
+                 embed: int = 0,  # size of each member's learned vector per ticker; 0: none
                 ):
         super().__init__()
-        self.members = nn.ModuleList(AttnLSTM(n_features, hidden, layers) for _ in range(members))
+        self.members = nn.ModuleList(AttnLSTM(n_features, hidden, layers, tickers, embed) for _ in range(members))
         self.vol_col = vol_col
         self.register_buffer("vol_loc", torch.zeros(()))  # the scaler's mean and std of that column
         self.register_buffer("vol_scale", torch.ones(()))
@@ -144,6 +152,7 @@ def train_model(X_seq: np.ndarray,  # (n, seq_len, k) sequences of scaled featur
                 progress: bool | Callable = True,  # a line per epoch; False silences; a callable gets (epoch, epochs, loss)
                 days: np.ndarray | None = None,  # each sample's day, for the validation days; None: 0..n-1 (samples in time order)
                 vol: tuple | None = None,  # (column of X_seq, its scaler mean, its scaler std): the volatility `vol_scale` divides by
+                embed: tuple | None = None,  # (tickers, size): X_seq's last column is each sample's ticker id 0..tickers-1, whose learned vector joins every day
                ) -> tuple[Ensemble, list[float]]:
     "Fit an `Ensemble` with Adam on the MSE, with the variants of `cfg`; returns it (in eval mode) and the first member's loss per epoch."
     X_seq, y = np.asarray(X_seq), np.asarray(y, dtype=np.float64)
@@ -153,15 +162,19 @@ def train_model(X_seq: np.ndarray,  # (n, seq_len, k) sequences of scaled featur
         raise ValueError("train_model needs a non-empty training set without NaN or inf: drop warm-up rows and the last row (its target is unknown).")
     if cfg.vol_scale and vol is None:
         raise ValueError("model.vol_scale needs vol=(column, mean, std) of the volatility feature: pass it, or set model.vol_scale=false.")
+    emb = embed or (0, 0)
+    if embed and not np.isin(X_seq[:, :, -1], np.arange(emb[0])).all():
+        raise ValueError(f"with embed=(tickers, size), X_seq's last column must hold ticker ids 0..{emb[0] - 1}: append each sample's id.")
+    k = X_seq.shape[2] - (1 if embed else 0)  # features per day
     train, val = _split(np.arange(len(y)) if days is None else np.asarray(days), cfg.val_days)
     if not train.any(): raise ValueError(f"no training samples are left before the {cfg.val_days} validation days: use fewer model.val_days.")
     torch.set_num_threads(cfg.threads)
     dev = _device(cfg.device)
-    model = Ensemble(X_seq.shape[2], cfg.hidden, cfg.layers, members=0, vol_col=vol[0] if cfg.vol_scale else -1)
+    model = Ensemble(k, cfg.hidden, cfg.layers, members=0, vol_col=vol[0] if cfg.vol_scale else -1, tickers=emb[0], embed=emb[1])
     with torch.random.fork_rng(devices=[]):
         for j in range(cfg.ensemble):
             torch.manual_seed(member_seed(seed, j))
-            model.members.append(AttnLSTM(X_seq.shape[2], cfg.hidden, cfg.layers))
+            model.members.append(AttnLSTM(k, cfg.hidden, cfg.layers, *emb))
     model.to(dev).train()
     Xt = torch.tensor(np.asarray(X_seq, dtype=np.float32), device=dev)  # converted once, not per epoch
     t = y
@@ -220,8 +233,9 @@ def save_model(path: str | Path,  # the .pt file to write (atomically)
                extra: dict | None = None,  # any JSON-able notes
               ) -> Path:
     "Write the model and everything needed to use it again to ONE file; returns its path."
-    lstm = model.members[0].lstm
-    arch = dict(n_features=lstm.input_size, hidden=lstm.hidden_size, layers=lstm.num_layers, members=len(model.members), vol_col=model.vol_col)
+    lstm, emb = model.members[0].lstm, model.members[0].ticker
+    arch = dict(n_features=lstm.input_size - (emb.embedding_dim if emb else 0), hidden=lstm.hidden_size, layers=lstm.num_layers,
+                members=len(model.members), vol_col=model.vol_col, **(dict(tickers=emb.num_embeddings, embed=emb.embedding_dim) if emb else {}))
     meta = dict(format=FORMAT, arch=arch,
                 config_type=type(cfg).__name__, config=dataclasses.asdict(cfg),
                 scaler={k: np.asarray(getattr(scaler, k)).tolist() for k in ("mean_", "scale_", "var_", "n_samples_seen_")},

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import ctypes, multiprocessing, os, pickle, signal, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial, reduce
 from typing import Callable
 import cloudpickle, numpy as np, pandas as pd, torch
@@ -54,6 +54,7 @@ def predict_rows(model: Ensemble,  # a trained network
                  feats: pd.DataFrame,  # `make_features` output
                  ends,  # row positions in `feats`: each sequence ends there (at least `seq_len - 1`)
                  seq_len: int,  # days in one sequence
+                 ticker: int | None = None,  # the ticker id a network with an embedding joins; None: no embedding
                 ) -> tuple[np.ndarray, np.ndarray]:
     "Predictions (n,) and attention weights (n, seq_len) of the sequences ending at rows `ends` of `feats`."
     ends = np.asarray(ends, dtype=int)
@@ -61,8 +62,12 @@ def predict_rows(model: Ensemble,  # a trained network
     if ends.min() < seq_len - 1:
         raise ValueError(f"a sequence of {seq_len} days cannot end at row {ends.min()}: predict rows from {seq_len - 1} on.")
     lo = ends.min() - seq_len + 1  # only the rows the sequences read are scaled
-    X = scaler.transform(feats[FEATURES].iloc[lo:ends.max() + 1].to_numpy()).astype(np.float32)
+    X = _with_id(scaler.transform(feats[FEATURES].iloc[lo:ends.max() + 1].to_numpy()).astype(np.float32), ticker)
     return predict(model, make_sequences(X, seq_len)[ends - seq_len + 1 - lo])
+
+def _with_id(X: np.ndarray, ticker: int | None) -> np.ndarray:
+    "`X` with a last column holding the ticker id (the input of a network with an embedding); None: `X` itself."
+    return X if ticker is None else np.concatenate([X, np.full(X.shape[:-1] + (1,), ticker, X.dtype)], axis=-1)
 
 @dataclass
 class WindowFit:
@@ -74,16 +79,18 @@ class WindowFit:
     dates: tuple  # (first, last) date of the window
     seed: int  # the seed it was trained with
     seq_len: int  # days in one input sequence
+    ticker: int | None = None  # the ticker id its predictions join (a pooled fit with an embedding: `replace(fit, ticker=i)`); None: none
 
     def predict(self, feats: pd.DataFrame, ends) -> tuple[np.ndarray, np.ndarray]:
         "Predictions and attention weights of the sequences ending at rows `ends` of `feats`."
-        return predict_rows(self.model, self.scaler, feats, ends, self.seq_len)
+        return predict_rows(self.model, self.scaler, feats, ends, self.seq_len, self.ticker)
 
 def fit_window(feats: pd.DataFrame | list,  # `make_features` output (FEATURES and `target`), or a list of them on the same dates (pooled)
                rows: slice,  # the window: row positions start..stop-1 of `feats`
                cfg: Config,
                seed: int,  # seeds `train_model` (a fold's: `fold_seed(cfg.seed, k)`)
                progress=False,  # passed to `train_model`
+               embed: int = 0,  # pooled: size of a learned vector per frame (ticker id = its place in the list); 0: none
               ) -> WindowFit:
     "Fit the network on a window of rows: scaler on the window, its sequences, the last label purged, seeded training with the variants of `cfg.model`."
     frames = feats if isinstance(feats, list) else [feats]
@@ -96,10 +103,12 @@ def fit_window(feats: pd.DataFrame | list,  # `make_features` output (FEATURES a
     scaler = StandardScaler().fit(np.concatenate([w[FEATURES].to_numpy() for w in wins]))
     ends = np.arange(L - 1, stop - start - 1)  # purge: the window's last label is the return into the day after it
     seq = [make_sequences(scaler.transform(w[FEATURES].to_numpy()).astype(np.float32), L)[ends - L + 1] for w in wins]  # seq[i] ends at window row i + L - 1
+    if embed: seq = [_with_id(s, i) for i, s in enumerate(seq)]  # each sample carries its ticker id
     y = [w["target"].to_numpy(dtype=np.float32)[ends] for w in wins]
     v = FEATURES.index("volatility_30")  # the volatility `model.vol_scale` divides the target by
     model, losses = train_model(np.concatenate(seq), np.concatenate(y), cfg.model, seed=seed, progress=progress,
-                                days=np.tile(ends, len(wins)), vol=(v, scaler.mean_[v], scaler.scale_[v]))
+                                days=np.tile(ends, len(wins)), vol=(v, scaler.mean_[v], scaler.scale_[v]),
+                                embed=(len(wins), embed) if embed else None)
     return WindowFit(model, scaler, losses, start + ends, (wins[0].index[0], wins[0].index[-1]), seed, L)
 
 # %% ../nbs/05_walk_forward.ipynb #9a1c0e02
@@ -110,6 +119,7 @@ def recursive_paths(model: Ensemble,  # a trained network
                     ends,  # row positions in `feats` of the origins: a path starts at the close of that day
                     horizon: int,  # days in each path
                     cfg: Config,
+                    ticker: int | None = None,  # the ticker id a network with an embedding joins; None: no embedding
                    ) -> np.ndarray:
     "(len(ends), horizon) predicted daily log returns: the recursive path from each origin, all origins in one batch."
     f, L, ends = cfg.features, cfg.model.seq_len, np.asarray(ends, dtype=int)
@@ -123,7 +133,7 @@ def recursive_paths(model: Ensemble,  # a trained network
     v_pred = vol[pos[:, None] + np.arange(-f.volume_window + 1, 1)[None, :]].mean(axis=1)  # each predicted day trades the mean volume of the last volume_window days
     volume = np.concatenate([vol[back], np.repeat(v_pred[:, None], horizon, axis=1)], axis=1)
     lo = ends.min() - L + 1
-    X = scaler.transform(feats[FEATURES].iloc[lo:ends.max() + 1].to_numpy()).astype(np.float32)
+    X = _with_id(scaler.transform(feats[FEATURES].iloc[lo:ends.max() + 1].to_numpy()).astype(np.float32), ticker)
     seq = X[(ends - lo)[:, None] + np.arange(-L + 1, 1)[None, :]]  # (n, L, k): the real sequence ending at each origin
     out = np.empty((n, horizon))
     model.eval()
@@ -131,7 +141,7 @@ def recursive_paths(model: Ensemble,  # a trained network
         for k in range(horizon):
             if k:  # day t+k's row holds the raw features of day t+k-1: real closes up to t, predicted after
                 j = W + k - 1  # buffer columns up to day t+k-1
-                row = scaler.transform(last_day_features(close[:, :j], volume[:, :j], f)).astype(np.float32)
+                row = _with_id(scaler.transform(last_day_features(close[:, :j], volume[:, :j], f)).astype(np.float32), ticker)
                 seq = np.concatenate([seq[:, 1:], row[:, None, :]], axis=1)
             out[:, k] = model(torch.from_numpy(np.ascontiguousarray(seq))).cpu().numpy()
             close[:, W + k] = close[:, W + k - 1] * np.exp(out[:, k])
@@ -229,7 +239,7 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
     fit, paths = m.pop("fit", None), None
     if cfg.walk_forward.paths and fit is not None:  # the product's recursive path from every test day, in one batch
         H = cfg.forecast.max_horizon
-        paths = pd.DataFrame(recursive_paths(fit.model, fit.scaler, past, prices.loc[:days[-1]], np.arange(te.start, te.stop), H, cfg),
+        paths = pd.DataFrame(recursive_paths(fit.model, fit.scaler, past, prices.loc[:days[-1]], np.arange(te.start, te.stop), H, cfg, fit.ticker),
                              index=days, columns=pd.RangeIndex(1, H + 1, name="h"))
     info = dict(fold=fold.k, train_start=dates[tr.start], train_end=dates[tr.stop - 1], test_start=days[0],
                 test_end=days[-1], n_train=len(m["train_pred"]), n_test=len(days), final_loss=m["losses"][-1],
@@ -325,15 +335,17 @@ def walk_forward(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
     return _gather(results, cfg)
 
 # %% ../nbs/05_walk_forward.ipynb #8c3d0e04
-def _pooled_fold(feats: dict, prices: dict, fold: Fold, cfg: Config) -> dict:
-    "One network fitted on the fold's window of every ticker, then each ticker's `run_fold` with it."
-    fit = fit_window(list(feats.values()), fold.train, cfg, fold_seed(cfg.seed, fold.k))
-    fitted = lambda f, fold, cfg, seed: _lstm_outputs(f, fold, fit)
-    return {t: run_fold(feats[t], prices[t], fold, cfg, {MODEL: fitted}) for t in feats}
+def _pooled_fold(feats: dict, prices: dict, fold: Fold, cfg: Config, embed: int = 0) -> dict:
+    "One network fitted on the fold's window of every ticker, then each ticker's `run_fold` with it (and its ticker id with `embed`)."
+    fit = fit_window(list(feats.values()), fold.train, cfg, fold_seed(cfg.seed, fold.k), embed=embed)
+    fitted = lambda fit: lambda f, fold, cfg, seed: _lstm_outputs(f, fold, fit)
+    return {t: run_fold(feats[t], prices[t], fold, cfg, {MODEL: fitted(replace(fit, ticker=i) if embed else fit)})
+            for i, t in enumerate(feats)}
 
 def pooled_walk_forward(prices: dict,  # ticker -> daily OHLCV
                         cfg: Config = Config(),
                         progress=True,  # True prints a line per fold; False is silent; a callable receives the lines
+                        embed: int = 0,  # size of a learned vector per ticker (its place in `prices`) joined to every day's features; 0: none
                        ) -> dict:
     "One network per fold trained on every ticker's window at once (their common dates), forecasting each: ticker -> `WalkForward`."
     common = reduce(pd.Index.intersection, [p.index for p in prices.values()])
@@ -343,7 +355,7 @@ def pooled_walk_forward(prices: dict,  # ticker -> daily OHLCV
     folds = make_folds(n, cfg.walk_forward)
     if not folds: raise ValueError(f"{n} common days of features are too few for one fold: load longer histories or shorten walk_forward.train.")
     results = {t: [] for t in feats}
-    for r in _in_workers([partial(_pooled_fold, feats, prices, f, cfg) for f in folds], _workers(cfg, folds)):
+    for r in _in_workers([partial(_pooled_fold, feats, prices, f, cfg, embed) for f in folds], _workers(cfg, folds)):
         for t, x in r.items(): results[t].append(x)
         _say(progress, f"pooled {_fold_line(folds, x['info'])} (the last ticker's)")
     return {t: _gather(rs, cfg) for t, rs in results.items()}
