@@ -44,14 +44,14 @@ export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(COPY_TEMPLATE)
 
 # The Voila forecast dashboard on http://127.0.0.1:8866 (this machine only): just nbs/dashboard.ipynb, no file tree,
-# code stripped, kernels idle for 10 min culled; the only files it serves are the HTML reports, reports/*.html, and the
+# code stripped, kernels of closed pages culled after 2 idle minutes; the only files it serves are the HTML reports, reports/*.html, and the
 # plotly.js the reports of a universe share, reports/plotly.min.js.
 # A fast model for a try-out: LSTM_FORECAST_OVERRIDES='{"model.epochs": 2}' make dashboard
 .PHONY: dashboard
 dashboard: $(STAMP)
 	$(BIN)/voila nbs/dashboard.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1 --Voila.root_dir=. \
 	  --VoilaConfiguration.file_allowlist='reports/([^/]+\.html|plotly\.min\.js)' --strip_sources=True \
-	  --MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60
+	  --MappingKernelManager.cull_idle_timeout=120 --MappingKernelManager.cull_interval=30
 
 # The MLflow UI on http://127.0.0.1:5001 (this machine only) over the local store that `lstm-forecast report --track`
 # writes: mlruns.db and mlartifacts/ in LSTM_FORECAST_MLFLOW_DIR (default: this folder).

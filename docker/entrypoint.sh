@@ -25,7 +25,7 @@ case "$cmd" in
     # As `make dashboard`: this notebook only, code stripped, idle kernels culled, and no files served but the HTML reports.
     exec voila /data/nbs/dashboard.ipynb --no-browser --port="$PORT" --Voila.ip="$HOST" --Voila.root_dir=/data \
       --VoilaConfiguration.file_allowlist='reports/([^/]+\.html|plotly\.min\.js)' --strip_sources=True \
-      --MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60 "$@" ;;
+      --MappingKernelManager.cull_idle_timeout=120 --MappingKernelManager.cull_interval=30 "$@" ;;
   api)
     PORT=${PORT:-5000}; health "$PORT" /health
     exec lstm-forecast serve --host "$HOST" --port "$PORT" "$@" ;;

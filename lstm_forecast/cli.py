@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #4c028836
 from __future__ import annotations
-import argparse, os, sys
+import argparse, os, shlex, sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # for the annotations only: each command imports what it needs when it runs
@@ -111,7 +111,8 @@ def _cmd_import_csv(args) -> None:
     from lstm_forecast.data import import_csv
     prices = import_csv(args.file, args.ticker)
     print(f"imported {len(prices)} days of {args.ticker} ({prices.index[0]:%Y-%m-%d} to {prices.index[-1]:%Y-%m-%d}) "
-          f"from {args.file}; `load_prices({args.ticker!r})` now works offline")
+          f"from {args.file}; offline now: `lstm-forecast report {shlex.quote(args.ticker)}`, `lstm-forecast forecast "
+          f"{shlex.quote(args.ticker)}`, or `load_prices({args.ticker!r})` in Python")
 
 # %% ../nbs/10_cli.ipynb #c08b6568
 def parser() -> argparse.ArgumentParser:

@@ -11,8 +11,8 @@ from statsmodels.stats.diagnostic import pesaran_timmermann
 from statsmodels.tsa.stattools import diebold_mariano_test
 
 # %% auto #0
-__all__ = ['drawdown', 'max_drawdown_days', 'probabilistic_sharpe', 'strategy_metrics', 'dm_test', 'pt_test', 'forecast_skill',
-           'ic_by_fold', 'skill_table', 'versus_baselines', 'horizon_skill', 'band_coverage']
+__all__ = ['drawdown', 'max_drawdown_days', 'probabilistic_sharpe', 'strategy_metrics', 'dm_test', 'pt_test', 'hit_rate',
+           'forecast_skill', 'ic_by_fold', 'skill_table', 'versus_baselines', 'horizon_skill', 'band_coverage']
 
 # %% ../nbs/07_metrics.ipynb #800e0316
 def drawdown(returns: pd.Series) -> pd.Series:
@@ -85,6 +85,11 @@ def pt_test(y, pred) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 # %% ../nbs/07_metrics.ipynb #0fc9b273
+def hit_rate(y: pd.Series, pred: pd.Series) -> float:
+    "Share of days whose direction the forecast got right, over the days it has one (pred != 0); NaN when it never has (no change)."
+    has = pred != 0
+    return float(((y[has] > 0) == (pred[has] > 0)).mean()) if has.any() else np.nan
+
 def _pair(y: pd.Series, pred: pd.Series) -> pd.DataFrame:
     "Realized and predicted values on their common days, rows with a missing value dropped."
     return pd.concat([y.rename("y"), pred.rename("pred")], axis=1, join="inner").dropna()
@@ -101,7 +106,7 @@ def forecast_skill(y: pd.Series,  # realized target (next-day log return) per da
         warnings.simplefilter("ignore", RuntimeWarning)  # constant forecasts have no correlation: NaN
         ic, ric = d.y.corr(d.pred), d.y.corr(d.pred, method="spearman")
     return pd.Series(dict(n=len(d), mse=(e**2).mean(), mae=e.abs().mean(), mse_zero=(e0**2).mean(), mae_zero=e0.abs().mean(),
-                          r2_oos=1 - (e**2).sum() / (e0**2).sum(), hit_rate=((d.y > 0) == (d.pred > 0)).mean(),
+                          r2_oos=1 - (e**2).sum() / (e0**2).sum(), hit_rate=hit_rate(d.y, d.pred),
                           pt_stat=pt_stat, pt_p=pt_p, ic=ic, rank_ic=ric, dm_stat=dm_stat, dm_p=dm_p))
 
 # %% ../nbs/07_metrics.ipynb #2d29d54e
@@ -153,7 +158,7 @@ def horizon_skill(realized: pd.DataFrame,  # realized h-day log returns per orig
             stat, p = dm_test(d.y, d.f, np.zeros(len(d)), horizon=int(h)) if len(d) > h + 2 else (np.nan, np.nan)
             rows.append(dict(h=int(h), forecaster=name, n=len(d), mse=(e**2).mean(),
                              r2_vs_zero=1 - (e**2).sum() / (e0**2).sum() if len(d) else np.nan,
-                             hit_rate=((d.y > 0) == (d.f > 0)).mean() if len(d) else np.nan, dm_stat=stat, dm_p=p))
+                             hit_rate=hit_rate(d.y, d.f), dm_stat=stat, dm_p=p))
     return pd.DataFrame(rows).set_index(["h", "forecaster"])
 
 # %% ../nbs/07_metrics.ipynb #a1b2c3d5

@@ -404,8 +404,8 @@ def _num(x, fmt):
     except (TypeError, ValueError): return "–"
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
-th,td{padding:.35em .8em;border-bottom:1px solid #ddd;text-align:right}td{white-space:nowrap}th{background:#f4f4f4}
-td:first-child,th:first-child,td.l{text-align:left}.yes{color:#1a7f37}.no{color:#b42318}p{max-width:60em}
+th,td{padding:.35em .6em;border-bottom:1px solid #ddd;text-align:right}td{white-space:nowrap}th{background:#f4f4f4}
+td:first-child,th:first-child,td.l{text-align:left}td.w{white-space:normal;text-align:left}.yes{color:#1a7f37}.no{color:#b42318}p{max-width:60em}
 th[scope=row]{background:none;font-weight:normal}th[data-dir=asc]::after{content:" ▲"}th[data-dir=desc]::after{content:" ▼"}"""
 
 _EXPLAIN = ("Every number is out of sample: each day was predicted by a model trained only on earlier days (walk-forward),"
@@ -448,18 +448,18 @@ def _row(s: ReportSummary) -> str:
     e = lambda x: html.escape(str(x))
     mark = lambda ok: f'<span class="{"yes" if ok else "no"}">{"yes" if ok else "no"}</span>'
     when = s.generated_at.replace("T", " ")[:16]
-    cells = [f'<a href="{quote(report_files(s.ticker).html.name)}">{e(s.ticker)}</a>', f'{e(s.start)} to {e(s.end)}',
+    cells = [f'<a href="{quote(report_files(s.ticker).html.name)}">{e(s.ticker)}</a>', f'{e(s.start)}<br>to {e(s.end)}',
              _num(s.strategy_sharpe, ".2f"), _num(s.buy_hold_sharpe, ".2f"), mark(s.beat_buy_hold),
              _num(s.strategy_max_drawdown, ".1%"), _num(s.hit_rate, ".1%"),
              _num(s.r2_oos, ".4f"), _num(s.dm_p, ".3f"), mark(s.beat_zero), *_week(s),
-             f'{e(when)} UTC', e(_model(s)), f'<code>{e(s.config_key)}</code>']
-    return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 12, 13, 14) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
+             f'{e(when[:10])}<br>{e(when[11:])} UTC', f'{e(_model(s))}<br><code>{e(s.config_key)}</code>']
+    return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 12, 13) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
 
 def _failures(failed: dict) -> str:
     "The table of the tickers whose last run failed, with their sentences."
     if not failed: return ""
     e = lambda x: html.escape(str(x))
-    rows = [f'<tr><th scope="row">{e(t)}</th><td class="l">{e(f.get("reason", ""))}</td>'
+    rows = [f'<tr><th scope="row">{e(t)}</th><td class="w">{e(f.get("reason", ""))}</td>'
             f'<td>{e(str(f.get("at", "")).replace("T", " ")[:16])} UTC</td></tr>' for t, f in sorted(failed.items())]
     return ("<h2>Failed</h2>\n<p>The last run of these tickers failed; an earlier report of the same ticker, if listed"
             " above, is kept as it was.</p>\n<table class=\"sortable\"><thead><tr><th>ticker</th><th>why</th><th>when</th>"
@@ -471,7 +471,7 @@ def write_index(out_dir: str | Path = "reports",  # the folder of the reports
     out_dir, found = Path(out_dir), list_summaries(out_dir)
     head = ["ticker", "out-of-sample period", "Sharpe: strategy", "Sharpe: buy and hold", "beats buy and hold",
             "max drawdown", "hit rate", "R² (oos)", "DM p", "beats zero (p < 0.05)", f"R² at {SKILL_HORIZON} days",
-            f"DM p at {SKILL_HORIZON} days", "generated", "model", "config key"]
+            f"DM p at {SKILL_HORIZON} days", "generated", "model, config key"]
     table = (_across(found) + "<h2>Reports</h2>\n<table class=\"sortable\"><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>\n"
              + "\n".join(map(_row, found)) + "\n</tbody></table>") if found else \

@@ -56,7 +56,9 @@ def benchmark_returns(name: str | None,  # a ticker ("SPY"), or "none" / None fo
     if miss > max_missing * len(index):
         gap = (f"it has no next-day return on {miss} of the strategy's {len(index)} days from {index[0]:%Y-%m-%d} to"
                f" {index[-1]:%Y-%m-%d} (more than {max_missing:.0%})")
-        if why: return None, f"No benchmark: {why} And {sample} cannot stand in: {gap}."
+        if why:  # its advice to use the sample does not hold here
+            asked = why.split(", or use the bundled sample")[0].rstrip(".")
+            return None, f"No benchmark: {asked}. {sample[0].upper() + sample[1:]} cannot stand in: {gap}."
         return None, " ".join([f"No benchmark: {ticker!r} has prices from {_span(px)}: {gap}; import a longer history with"
                                f" `lstm-forecast import-csv FILE {ticker}`.", *said])
     notes = [f"Benchmark: {ticker!r} ({px.attrs.get('source', source)}), next-day simple returns on {len(index) - miss} days."]
