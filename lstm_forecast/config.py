@@ -10,7 +10,8 @@ from functools import reduce
 
 # %% auto #0
 __all__ = ['PRESETS', 'DEFAULT_NOTE', 'FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig',
-           'ForecastConfig', 'Config', 'with_overrides', 'preset_name', 'model_line', 'min_rows']
+           'ForecastConfig', 'Config', 'with_overrides', 'override_value', 'config_differences', 'preset_name',
+           'model_line', 'min_rows']
 
 # %% ../nbs/00_config.ipynb #0d7aa773
 @dataclass(frozen=True)
@@ -247,6 +248,29 @@ def with_overrides(cfg: Config, overrides: dict | None = None, **kw) -> Config:
         node[name] = _coerce(key, value, node[name])
     return Config.from_dict(d)
 
+# %% ../nbs/00_config.ipynb #c0d1f7a2
+def override_value(v) -> str:
+    "`v` as `--set KEY=VALUE` writes it: true or false for a switch, the number or name as it is otherwise."
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+def _flat(obj, prefix: str = "") -> dict:
+    "Dotted key -> value of every plain field of the dataclass `obj` and of its sections, in field order."
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        out.update(_flat(v, f"{prefix}{f.name}.") if dataclasses.is_dataclass(v) else {prefix + f.name: v})
+    return out
+
+def config_differences(a: Config,  # one config, e.g. a report's
+                       b: Config,  # the other, e.g. the one running here
+                       keys=None,  # dotted keys or whole sections compared, e.g. ("seed", "model"); None: every field
+                       skip=(),  # dotted keys left out, e.g. ("model.threads",)
+                      ) -> dict:
+    "Dotted key -> (value in `a`, value in `b`) for every field where `a` and `b` differ, in field order."
+    fa, fb = _flat(a), _flat(b)
+    wanted = lambda k: (keys is None or any(k == s or k.startswith(s + ".") for s in keys)) and k not in skip
+    return {k: (fa[k], fb[k]) for k in fa if wanted(k) and fa[k] != fb[k]}
+
 # %% ../nbs/00_config.ipynb #5c0e7a02
 _ORIGINAL = dict(seq_len=60, hidden=64, layers=2, lr=3e-4, weight_decay=1e-4, batch_size=32, epochs=15, scale_target=True,
                  anchor=False, ensemble=1, val_days=0, patience=3, shrink=False, vol_scale=False)
@@ -271,15 +295,28 @@ def preset_name(cfg: Config | ModelConfig) -> str:
     return next((name for name, p in PRESETS.items() if all(getattr(m, k) == v for k, v in p.items())), "custom")
 
 # %% ../nbs/00_config.ipynb #5c0e7a05
-def model_line(cfg: Config) -> str:
-    "Which model `cfg` runs, in one line: its preset (or 'custom'), whether that is the default, and its variants."
+def _nearest_preset(m: ModelConfig) -> tuple[str, dict]:
+    "(the preset with the fewest fields unlike `m`'s, the first on a tie; dotted key -> `m`'s value for each such field)."
+    unlike = {name: {f"model.{k}": getattr(m, k) for k, v in p.items() if getattr(m, k) != v} for name, p in PRESETS.items()}
+    name = min(unlike, key=lambda n: len(unlike[n]))
+    return name, unlike[name]
+
+def model_line(cfg: Config,
+               most: int = 4,  # differences from the nearest preset named at most, for a custom model
+              ) -> str:
+    "Which model `cfg` runs, in one line: its preset (or 'custom' and how it differs from the nearest), whether that is the default, and its variants."
     m, name = cfg.model, preset_name(cfg)
+    default = " (the default)" if name == preset_name(Config()) else ""
+    if name == "custom":
+        near, unlike = _nearest_preset(m)
+        said = [f"{k}={override_value(v)}" for k, v in list(unlike.items())[:most]]
+        if len(unlike) > most: said.append(f"and {len(unlike) - most} more")
+        name = f"custom ({near} with {', '.join(said)})"
     parts = ["anchored at no change" if m.anchor else "the training mean added back"]
     if m.val_days: parts.append(f"early stopping on the window's last {m.val_days} days (patience {m.patience})")
     if m.shrink: parts.append("shrunk toward no change by a factor fitted on those days")
     if m.vol_scale: parts.append("the target in units of the origin's volatility")
     if m.ensemble > 1: parts.append(f"{m.ensemble} seeds averaged")
-    default = " (the default)" if name == preset_name(Config()) else ""
     return f"{name}{default}: {', '.join(parts)}"
 
 # %% ../nbs/00_config.ipynb #f4e67f68

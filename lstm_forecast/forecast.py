@@ -11,15 +11,16 @@ import numpy as np, pandas as pd, torch
 from sklearn.preprocessing import StandardScaler
 from . import store
 from .bands import adaptive_bands, band_volatility, realized_returns
-from .config import Config
+from .config import Config, config_differences, override_value
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
 from .model import Ensemble, save_model, load_model
 from .walk_forward import WalkForward, fit_window, recursive_paths
 
 # %% auto #0
-__all__ = ['FinalModel', 'fit_final', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions', 'path_errors', 'Errors',
-           'check_horizon', 'forecast', 'report_errors']
+__all__ = ['MODEL_FIELDS', 'FinalModel', 'fit_final', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions',
+           'path_errors', 'Errors', 'check_horizon', 'model_differences', 'other_model_note', 'forecast',
+           'report_errors']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -161,6 +162,29 @@ def check_horizon(horizon,  # trading days ahead: an int, or a string of digits 
     if not ok: raise ValueError(f"horizon={horizon!r} is not a whole number of trading days from 1 to {top}: ask for 1 to {top} days.")
     return int(h)
 
+# %% ../nbs/09_forecast.ipynb #e5c2a9b2
+MODEL_FIELDS = ("seed", "features", "model", "walk_forward.train")  # what `store.model_key` hashes, less `store.PLACEMENT`
+
+def model_differences(a: Config, b: Config) -> dict:
+    "Dotted key -> (value in `a`, value in `b`) for the fields of the model key where `a` and `b` differ."
+    return config_differences(a, b, keys=MODEL_FIELDS, skip=store.PLACEMENT)
+
+def other_model_note(theirs: Config,  # the config of the run whose errors were offered
+                     ours: Config,  # the config of the forecast
+                     ticker: str,  # for the command the note suggests
+                     run: str = "the walk-forward",  # the other run, as the note names it
+                     title: str | None = None,  # how the note's first words name it; None: `run`
+                     most: int = 4,  # differing fields named at most
+                    ) -> str:
+    "Why another model's errors give no band: the fields that differ, with both values, and how to get one."
+    diffs = model_differences(theirs, ours)
+    said = [f"{k} is {override_value(a)} in {run} and {override_value(b)} here" for k, (a, b) in list(diffs.items())[:most]]
+    if len(diffs) > most: said.append(f"and {len(diffs) - most} more")
+    use = " --set ".join(f"{k}={override_value(a)}" for k, (a, _) in diffs.items())
+    fix = f"add `--set {use}` to forecast with {run}'s model, or " if 0 < len(diffs) <= most else ""
+    return (f"no band: {title or run} ran another model configuration ({', '.join(said) or 'seed, features, model or training window differ'}); "
+            f"{fix}run `lstm-forecast report {ticker}` with this config to get one")
+
 # %% ../nbs/09_forecast.ipynb #fc644c77
 def _band(final: FinalModel, wf, horizon: int, prices: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     "(the band's log-return offsets per day, or None, and the band note)."
@@ -172,8 +196,7 @@ def _band(final: FinalModel, wf, horizon: int, prices: pd.DataFrame) -> tuple[pd
                          "a bare predictions frame does not say which model made it.")
     who = final.ticker if final.ticker != "UNNAMED" else "TICKER"
     if store.model_key(wf.config) != store.model_key(final.cfg):
-        return None, ("no band: the walk-forward ran another model configuration (seed, features, model or training window "
-                      f"differ); run `lstm-forecast report {who}` with this config to get one")
+        return None, other_model_note(wf.config, final.cfg, who)
     preds = wf.predictions
     if len(preds) and preds.index.max() > final.last_date:
         raise ValueError(f"The walk-forward's predictions run to {preds.index.max():%Y-%m-%d}, past the last price "

@@ -12,7 +12,7 @@ import pandas as pd
 from . import store
 from .config import Config, model_line, preset_name, with_overrides
 from .data import DataError, SAMPLE_TICKER, load_prices
-from .forecast import Errors, FinalModel, band_columns, check_horizon, fit_final, forecast, report_errors
+from .forecast import Errors, FinalModel, band_columns, check_horizon, fit_final, forecast, other_model_note, report_errors
 
 # %% auto #0
 __all__ = ['OVERRIDES_ENV', 'RECORD_FIELDS', 'env_config', 'TickerNotFound', 'load_ticker', 'band_errors', 'horizon_record',
@@ -59,8 +59,7 @@ def band_errors(ticker: str,  # Yahoo symbol
     if errors is None: return None, why
     t = store.ticker_name(ticker)
     if store.model_key(errors.config) != store.model_key(cfg):
-        return None, (f"no band: the report of {t} ran another model configuration (seed, features, model or training window "
-                      f"differ), whose errors describe that model; run `lstm-forecast report {t}` with this config to get one")
+        return None, other_model_note(errors.config, cfg, t, "the report", f"the report of {t}")
     p = errors.predictions
     if len(p) and p.index.max() > pd.Timestamp(last_date):
         return None, (f"no band: the report's predictions run to {p.index.max():%Y-%m-%d}, past the last price "

@@ -92,7 +92,7 @@ def test_dashboard_in_a_browser(server):
             assert ["candlestick", "scatter", "scatter", "bar"] in plots(page)
             expect(page.locator(".lf-card").first).to_contain_text("last close")
             expect(page.get_by_text("AttnLSTM: 2 × LSTM(8)")).to_be_visible()
-            expect(page.locator("body")).to_contain_text("Preset custom: anchored at no change, early stopping")  # which model runs
+            expect(page.locator("body")).to_contain_text("Preset custom (anchor-stop with model.seq_len=20, model.hidden=8, model.epochs=2): anchored at no change, early stopping")  # which model runs
             expect(page.locator("body")).to_contain_text(DEFAULT_NOTE)  # and, plainly, that it does not beat no change
             expect(page.locator("body")).to_contain_text("the model does")  # the report's walk-forward skill summary
             assert "def dashboard_config" not in page.content()

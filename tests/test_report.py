@@ -79,7 +79,7 @@ def test_report_has_outputs_no_code_and_the_verdict(run):
 def test_report_names_its_model_and_shows_every_folds_training(run):
     page = html.unescape(run.files.html.read_text())
     line = model_line(with_overrides(Config(), {"model.epochs": 2, "seed": 7}))
-    assert line.startswith("custom: anchored at no change, early stopping") and re.search(rf"<td>model</td>\s*<td>{re.escape(line)}</td>", page)
+    assert line.startswith("custom (anchor-stop with model.epochs=2): anchored at no change, early stopping") and re.search(rf"<td>model</td>\s*<td>{re.escape(line)}</td>", page)
     assert DEFAULT_NOTE in page and "The model does not beat no change." in page  # plainly, near the top
     folds = next(t for t in re.findall(r"<table.*?</table>", page, flags=re.S) if "shrinkage factor" in t)
     for column in ("best epoch", "training loss / mean's", "validation loss / mean's"):
