@@ -81,7 +81,7 @@ class WalkForwardConfig:
 class PortfolioConfig:
     "The position-sizing pipeline and its costs; each stage can be switched off for an ablation."
     smoothing: int = 3  # days in the rolling mean of predictions
-    vol_target: float = 0.01  # daily volatility target
+    vol_target: float = 0.01  # daily volatility of a full position (signal ±1): position = signal × vol_target / recent volatility
     gate_keep: float = 0.6  # share of |signal| kept by the confidence gate (top 60 %)
     vol_window: int = 20  # days in the realized volatility used for targeting
     max_position: float = 1.0  # positions are clipped to ±this

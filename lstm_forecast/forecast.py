@@ -18,9 +18,8 @@ from .model import Ensemble, save_model, load_model
 from .walk_forward import WalkForward, fit_window, recursive_paths
 
 # %% auto #0
-__all__ = ['MODEL_FIELDS', 'FinalModel', 'fit_final', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions',
-           'path_errors', 'Errors', 'check_horizon', 'model_differences', 'other_model_note', 'forecast',
-           'report_errors']
+__all__ = ['FinalModel', 'fit_final', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions', 'path_errors', 'Errors',
+           'check_horizon', 'model_differences', 'other_model_note', 'forecast', 'report_errors']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -163,11 +162,9 @@ def check_horizon(horizon,  # trading days ahead: an int, or a string of digits 
     return int(h)
 
 # %% ../nbs/09_forecast.ipynb #e5c2a9b2
-MODEL_FIELDS = ("seed", "features", "model", "walk_forward.train")  # what `store.model_key` hashes, less `store.PLACEMENT`
-
 def model_differences(a: Config, b: Config) -> dict:
     "Dotted key -> (value in `a`, value in `b`) for the fields of the model key where `a` and `b` differ."
-    return config_differences(a, b, keys=MODEL_FIELDS, skip=store.PLACEMENT)
+    return config_differences(a, b, keys=store.MODEL_FIELDS, skip=store.PLACEMENT)
 
 def other_model_note(theirs: Config,  # the config of the run whose errors were offered
                      ours: Config,  # the config of the forecast

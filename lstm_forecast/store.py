@@ -12,10 +12,10 @@ import numpy as np, pandas as pd, platformdirs
 from .config import Config
 
 # %% auto #0
-__all__ = ['PLACEMENT', 'INDEX', 'FAILURES', 'SUMMARY_SCHEMA', 'write_atomic', 'cache_root', 'ticker_name', 'price_cache_path',
-           'data_digest', 'config_key', 'model_key', 'model_cache_path', 'ReportFiles', 'report_files', 'ReportSummary',
-           'read_summary', 'list_summaries', 'write_predictions', 'read_predictions', 'locked', 'read_failures',
-           'update_failures']
+__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'SUMMARY_SCHEMA', 'write_atomic', 'cache_root', 'ticker_name',
+           'price_cache_path', 'data_digest', 'config_key', 'model_key', 'model_cache_path', 'ReportFiles',
+           'report_files', 'ReportSummary', 'read_summary', 'list_summaries', 'write_predictions', 'read_predictions',
+           'locked', 'read_failures', 'update_failures']
 
 # %% ../nbs/00a_store.ipynb #315ce554
 def _fsync_dir(folder: Path):
@@ -89,10 +89,13 @@ def config_key(cfg: Config) -> str:
     "The one rule of 'same results': the whole config, without where it runs (workers, threads, device)."
     return _digest(_without_placement(cfg))
 
+MODEL_FIELDS = ("seed", "features", "model", "walk_forward.train")  # the config that makes a model: `model_key` hashes these
+
 def model_key(cfg: Config) -> str:
     "The one rule of 'same model': the seed, the features, the model and its training window (not where it runs)."
     d = _without_placement(cfg)
-    return _digest(dict(seed=d["seed"], features=d["features"], model=d["model"], train=d["walk_forward"]["train"]))
+    pick = lambda key: d[key] if "." not in key else d[key.split(".")[0]][key.split(".")[1]]
+    return _digest({key.split(".")[-1]: pick(key) for key in MODEL_FIELDS})
 
 # %% ../nbs/00a_store.ipynb #627e4d80
 def model_cache_path(ticker: str,  # the ticker the model forecasts
