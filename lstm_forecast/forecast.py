@@ -208,6 +208,9 @@ def _band(final: FinalModel, wf, horizon: int, prices: pd.DataFrame) -> tuple[pd
     b = adaptive_bands(err.loc[:today], band_volatility(prices["Close"], fc), fc)
     q = pd.DataFrame({c: b[c].loc[today].to_numpy() for c in band_columns((fc.band_inner, fc.band_outer))},
                      index=pd.RangeIndex(1, horizon + 1, name="h"))
+    for side in ("lo", "hi"):  # never narrower than at a shorter horizon: each h is estimated alone; widening only raises coverage
+        cols = [c for c in q.columns if c.startswith(side)]
+        q[cols] = q[cols].cummin() if side == "lo" else q[cols].cummax()
     ok = q.notna().all(axis=1)
     n = int(err.iloc[:, 0].notna().sum())
     if not ok.any():

@@ -113,7 +113,9 @@ def test_dashboard_in_a_browser(server):
             expect(page.locator(".lf-caption")).to_contain_text("80 %/95 % bands from the errors of")
             expect(page.locator("body")).to_contain_text("total return")
             expect(page.locator("body")).to_contain_text("Final model: trained on")
-            for cell in rows.locator("td").all_inner_texts()[2::4] + rows.locator("td").all_inner_texts()[3::4]:
+            cells = rows.locator("td").all_inner_texts()  # date, price, daily, cumulative, 80 % low/high, 95 % low/high
+            assert all(re.fullmatch(r"[\d,]+\.\d\d", c) for c in cells[4::8] + cells[7::8]), cells[:8]  # the band's prices
+            for cell in cells[2::8] + cells[3::8]:
                 assert re.fullmatch(r"[+-]\d+\.\d{3}%", cell), cell  # 3 decimals, as the cards: no row of "-0.00%"
             button = page.get_by_role("button", name="Generate forecast").bounding_box()
             status = page.get_by_text(re.compile(r"^7-day forecast from ")).bounding_box()
