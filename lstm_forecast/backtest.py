@@ -57,7 +57,7 @@ def verdict_text(table: pd.DataFrame,  # the output of `metrics.versus_baselines
     "A plain sentence on whether the model beat a baseline out of sample, and how significantly."
     if baseline is None: return " ".join(verdict_text(table, b) for b in table.index)
     row, what = table.loc[baseline], BASELINE_NAMES.get(baseline, f"the {baseline} forecast")
-    mse = f"MSE {row.mse_model:.4g} vs {row.mse_baseline:.4g}, {row.mse_model / row.mse_baseline - 1:+.2%}"  # nearly equal MSEs differ in the 4th digit
+    mse = f"MSE {row.mse_model:#.4g} vs {row.mse_baseline:#.4g}, {row.mse_model / row.mse_baseline - 1:+.2%}"  # nearly equal MSEs differ in the 4th digit
     if np.isnan(row.dm_p): return f"Out of sample the model's errors equal those of {what}."
     if not row.better: return f"Out of sample the model did not beat {what} ({mse}): DM {_fmt_p(row.dm_p)}."
     if row.dm_p < 0.05: return f"Out of sample the model beat {what} ({mse}), significantly: DM {_fmt_p(row.dm_p)}."
