@@ -382,7 +382,8 @@ def _spread(xs: list) -> list[str]:
     return [str(len(xs)), f"{q[2]:.2f}", f"{q[1]:.2f} to {q[3]:.2f}", f"{q[0]:.2f} to {q[4]:.2f}"]
 
 def _across(summaries: list[ReportSummary]) -> str:
-    "The cross-ticker view of `summaries`: how often the LSTM beat the baselines, and the spread of Sharpe ratios."
+    "The cross-ticker view of `summaries`: how often the LSTM beat the baselines, and the spread of Sharpe ratios; nothing for one ticker (its row says it all)."
+    if len(summaries) < 2: return ""
     n, count = len(summaries), lambda k: sum(getattr(s, k) is True for s in summaries)
     diff = [s.strategy_sharpe - s.buy_hold_sharpe for s in summaries
             if s.strategy_sharpe is not None and s.buy_hold_sharpe is not None]
