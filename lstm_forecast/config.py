@@ -289,18 +289,18 @@ DEFAULT_NOTE = ("The model does not beat no change. On the last four years of 30
                 "nbs/model_experiment.ipynb). The default, anchor-stop (anchored at no change, training stopped early), is "
                 "the least bad: it forecasts small departures from no change.")  # for the report, the dashboard and the README
 
-def preset_name(cfg: Config | ModelConfig) -> str:
-    "The name of the preset `cfg`'s model is, or 'custom'."
-    m = cfg.model if isinstance(cfg, Config) else cfg
-    return next((name for name, p in PRESETS.items() if all(getattr(m, k) == v for k, v in p.items())), "custom")
-
-# %% ../nbs/00_config.ipynb #5c0e7a05
 def _nearest_preset(m: ModelConfig) -> tuple[str, dict]:
     "(the preset with the fewest fields unlike `m`'s, the first on a tie; dotted key -> `m`'s value for each such field)."
     unlike = {name: {f"model.{k}": getattr(m, k) for k, v in p.items() if getattr(m, k) != v} for name, p in PRESETS.items()}
     name = min(unlike, key=lambda n: len(unlike[n]))
     return name, unlike[name]
 
+def preset_name(cfg: Config | ModelConfig) -> str:
+    "The name of the preset `cfg`'s model is, or 'custom'."
+    name, unlike = _nearest_preset(cfg.model if isinstance(cfg, Config) else cfg)
+    return "custom" if unlike else name
+
+# %% ../nbs/00_config.ipynb #5c0e7a05
 def model_line(cfg: Config,
                most: int = 4,  # differences from the nearest preset named at most, for a custom model
               ) -> str:

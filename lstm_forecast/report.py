@@ -13,13 +13,13 @@ import nbformat
 import numpy as np, pandas as pd
 from .config import DEFAULT_NOTE, Config, preset_name, with_overrides
 from .data import DataError, check_history, load_prices
-from .store import (INDEX, ReportSummary, config_key, data_digest, list_summaries, model_key, read_failures,
+from .store import (INDEX, PLOTLY_JS, ReportSummary, config_key, data_digest, list_summaries, model_key, read_failures,
                                  report_files, ticker_name, write_atomic)
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'PLOTLY_MIME', 'PLOTLY_JS', 'RUN_VAR', 'SKILL_HORIZON', 'ReportError', 'template_path', 'run_notebook',
-           'notebook_html', 'write_plotly_js', 'supervised_tempdir', 'summarize', 'check_date', 'check_dates',
-           'check_out_dir', 'check_benchmark', 'check_run', 'fold_progress', 'build_report', 'write_index']
+__all__ = ['TEMPLATE', 'PLOTLY_MIME', 'RUN_VAR', 'SKILL_HORIZON', 'ReportError', 'template_path', 'run_notebook', 'notebook_html',
+           'write_plotly_js', 'supervised_tempdir', 'summarize', 'check_date', 'check_dates', 'check_out_dir',
+           'check_benchmark', 'check_run', 'fold_progress', 'build_report', 'write_index']
 
 # %% ../nbs/12_report.ipynb #a940e9f7
 class ReportError(Exception):
@@ -61,7 +61,6 @@ def run_notebook(template: Path,  # the notebook to run
 
 # %% ../nbs/12_report.ipynb #61444fe5
 PLOTLY_MIME = "application/vnd.plotly.v1+json"  # how the template's figures are stored in the executed notebook
-PLOTLY_JS = "plotly.min.js"  # plotly.js beside the reports, for pages that are not self-contained
 
 _CSS = """<style>
 body{margin:0;background:#fff;color:#222;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}

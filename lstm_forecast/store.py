@@ -6,16 +6,17 @@
 from __future__ import annotations
 import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets
 from dataclasses import dataclass, fields, asdict
+from functools import reduce
 from pathlib import Path
 from typing import BinaryIO, Callable
 import numpy as np, pandas as pd, platformdirs
 from .config import Config
 
 # %% auto #0
-__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'SUMMARY_SCHEMA', 'write_atomic', 'cache_root', 'ticker_name',
-           'price_cache_path', 'data_digest', 'config_key', 'model_key', 'model_cache_path', 'ReportFiles',
-           'report_files', 'ReportSummary', 'read_summary', 'list_summaries', 'write_predictions', 'read_predictions',
-           'locked', 'read_failures', 'update_failures']
+__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'write_atomic', 'cache_root',
+           'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key', 'model_cache_path',
+           'ReportFiles', 'report_files', 'ReportSummary', 'read_summary', 'list_summaries', 'write_predictions',
+           'read_predictions', 'locked', 'read_failures', 'update_failures']
 
 # %% ../nbs/00a_store.ipynb #315ce554
 def _fsync_dir(folder: Path):
@@ -94,8 +95,7 @@ MODEL_FIELDS = ("seed", "features", "model", "walk_forward.train")  # the config
 def model_key(cfg: Config) -> str:
     "The one rule of 'same model': the seed, the features, the model and its training window (not where it runs)."
     d = _without_placement(cfg)
-    pick = lambda key: d[key] if "." not in key else d[key.split(".")[0]][key.split(".")[1]]
-    return _digest({key.split(".")[-1]: pick(key) for key in MODEL_FIELDS})
+    return _digest({key.split(".")[-1]: reduce(lambda node, k: node[k], key.split("."), d) for key in MODEL_FIELDS})
 
 # %% ../nbs/00a_store.ipynb #627e4d80
 def model_cache_path(ticker: str,  # the ticker the model forecasts
@@ -108,6 +108,7 @@ def model_cache_path(ticker: str,  # the ticker the model forecasts
 
 # %% ../nbs/00a_store.ipynb #42d2de6e
 INDEX, FAILURES = "index.html", "failures.json"
+PLOTLY_JS = "plotly.min.js"  # plotly.js beside the reports, for pages that are not self-contained
 
 @dataclass(frozen=True)
 class ReportFiles:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from . import __version__, store
 from .config import Config
-from .report import PLOTLY_JS
+from .store import PLOTLY_JS
 
 # %% auto #0
 __all__ = ['MLFLOW_DIR_ENV', 'EXPERIMENT', 'METRICS', 'HORIZON_METRICS', 'TrackingError', 'mlflow_dir', 'default_store',

@@ -1,5 +1,5 @@
 "What the tests share: the real prices in ../shared/data/stocks, a fast config, a private price cache, no network."
-import contextlib, os, socket, subprocess, sys, time, urllib.error, urllib.request
+import contextlib, os, signal, socket, subprocess, sys, time, urllib.error, urllib.request
 from pathlib import Path
 
 import pandas as pd, pytest
@@ -88,7 +88,7 @@ def start_server(cmd: list[str],  # the server's command line, its port in it
                  timeout: float = 120,  # seconds of polling (in 0.5 s naps) before the test fails
                  cwd: Path | None = None,
                 ):
-    "Start a server in its own session and yield its process once GET `url` answers; then terminate it (killed after 30 s)."
+    "Start a server in its own session and yield its process once GET `url` answers; then terminate the session (killed after 30 s)."
     name = Path(cmd[0]).name
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
@@ -101,8 +101,8 @@ def start_server(cmd: list[str],  # the server's command line, its port in it
             except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.5)
         else: pytest.fail(f"{name} did not answer on {url} in {timeout:g} s: {log.read_text()[-2000:]}")
         yield proc
-    finally:
-        proc.terminate()
+    finally:  # the whole session: a server's workers and kernels too
+        os.killpg(proc.pid, signal.SIGTERM)
         try: proc.wait(30)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9); proc.wait()
+            os.killpg(proc.pid, signal.SIGKILL); proc.wait()

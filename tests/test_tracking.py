@@ -1,10 +1,10 @@
 "Reports logged to MLflow, in the local default store and on a real `mlflow server` on loopback, read back with search_runs."
-import argparse, json, os, signal, subprocess, sys, time, urllib.error, urllib.request
+import argparse, json, os, sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import free_port
+from conftest import free_port, start_server
 from test_api import import_prices, report_config, write_report
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
@@ -122,7 +122,8 @@ def test_a_page_that_loads_the_shared_plotly_js_is_logged_with_it(reports, tmp_p
     "A many-ticker run's pages load plotly.min.js from their folder: the run holds it beside the page, so its charts show in MLflow."
     import mlflow, nbformat, shutil
     from lstm_forecast import store, tracking
-    from lstm_forecast.report import PLOTLY_JS, notebook_html, write_plotly_js
+    from lstm_forecast.report import notebook_html, write_plotly_js
+    from lstm_forecast.store import PLOTLY_JS
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("LSTM_FORECAST_MLFLOW_DIR", str(tmp_path / "mlflow"))
     out = tmp_path / "universe"
@@ -149,26 +150,10 @@ def mlflow_server(tmp_path_factory):
     "A real `mlflow server` on a free loopback port (SQLite backend, proxied artifacts); yields (URL, its artifact folder)."
     d, port = tmp_path_factory.mktemp("mlflow_server"), free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    log = open(d / "server.log", "w")
-    proc = subprocess.Popen([str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--backend-store-uri", f"sqlite:///{d}/server.db", "--artifacts-destination", str(d / "artifacts")],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=d)
+    cmd = [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+           "--backend-store-uri", f"sqlite:///{d}/server.db", "--artifacts-destination", str(d / "artifacts")]
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(360):
-            if proc.poll() is not None: pytest.fail(f"mlflow server exited with {proc.returncode}: {(d / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=5) as r:
-                    if r.status == 200: break
-            except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.5)
-        else: pytest.fail(f"mlflow server did not answer in 180 s: {(d / 'server.log').read_text()[-2000:]}")
-        yield url, d / "artifacts"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try: proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL); proc.wait()
-        log.close()
+    with start_server(cmd, url + "/health", env, d / "server.log", timeout=180, cwd=d): yield url, d / "artifacts"
 
 
 def test_a_tracking_server_gets_the_same_runs(reports, mlflow_server, tmp_path, monkeypatch):
