@@ -137,20 +137,22 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
               "schema": {"type": "string", "pattern": r"^[A-Za-z0-9^][A-Za-z0-9.\-^=]{0,19}$"}}
     unauthorized = _error(f"no or a wrong X-API-Key (only when the server has {API_KEY_ENV})")
     bug = _error("a bug: one sentence; the traceback is in the server's log")
+    levels = {"type": "object", "additionalProperties": num, "description": "band level ('80', '95') -> share of realized returns inside"}
+    horizon = _obj({"h": {"type": "integer"}, "n": {"type": "integer"}, "r2_vs_zero": num, "dm_p": num, "hit_rate": num,
+                    "beat_zero": {"type": "boolean"}, "cover": levels, "calm": levels, "volatile": levels})  # store.HorizonRecord
     summary = _obj({f.name: _json_type(f.type) for f in fields(store.ReportSummary)})
+    summary["properties"]["horizons"] = {"type": "array", "items": horizon}
     point = _obj({"date": s, "price": {"type": "number"}, "daily_return": {"type": "number"},
                   "cumulative_return": {"type": "number"}}, ["date", "price", "daily_return", "cumulative_return"])
     point["additionalProperties"] = num  # the band columns lo80, hi80, lo95, hi95: null without a band
-    record = _obj({"h": {"type": "integer"}, "n": {"type": ["integer", "null"]}, "r2_vs_zero": num, "dm_p": num,
-                   "hit_rate": num, "cover80": num, "cover95": num, "beat_zero": {"type": ["boolean", "null"]},
-                   "start": s, "end": s, "note": s})
+    record = _obj({**horizon["properties"], "start": s, "end": s})
     record["type"] = ["object", "null"]
     forecast = _obj({
         "ticker": s, "horizon": {"type": "integer"}, "origin": s, "last_close": {"type": "number"},
         "path": {"type": "array", "items": point},
         "band": _obj({"available": {"type": "boolean"}, "levels": {"type": "array", "items": {"type": "number"}}, "note": s}),
         "model": _obj({"preset": s, "description": s, "model_key": s, "config_key": s, "train_window": {"type": "array", "items": s}, "data_digest": s,
-                       "source": {"enum": ["trained", "cache"]}, "seconds": {"type": "number"}}),
+                       "source": {"enum": ["report", "trained", "cache"]}, "seconds": {"type": "number"}}),
         "record": record,
         "report": {"type": ["object", "null"], "properties": {k: s for k in ("config_key", "model_key", "generated_at", "start", "end")}},
         "prices": _obj({"source": s, "rows": {"type": "integer"}, "first": s, "last": s})})

@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import numpy as np, pandas as pd
-from .bands import adaptive_bands, band_volatility, realized_returns
+from .bands import origin_bands, realized_returns
 from .config import Config, PortfolioConfig
+from .store import level_label
 from .features import log_returns
 from .walk_forward import WalkForward, walk_forward
 from .portfolio import fold_gate_thresholds, size_positions, strategy_returns, buy_and_hold
@@ -33,6 +34,8 @@ class Backtest:
     verdict: str  # the findings in plain sentences, computed from the numbers
     horizons: pd.DataFrame | None = None  # per (h, forecaster): skill of the h-day forecasts (`metrics.horizon_skill`); None without paths
     coverage: pd.DataFrame | None = None  # per h: how often the realized h-day return fell inside the bands (`metrics.band_coverage`)
+    errors: pd.DataFrame | None = None  # realized minus path h-day log return per origin and h (`bands.origin_bands`: the last close last, unrealized)
+    bands: dict | None = None  # `bands.origin_bands`: lo80, hi80, ... per origin (rows, the last close last) and h (columns)
 
 # %% ../nbs/08_backtest.ipynb #5d4ee3c7
 BASELINE_NAMES = dict(zero="the zero-return forecast", hist_mean="the historical-mean forecast",
@@ -92,24 +95,22 @@ def ablation(pred: pd.Series,  # out-of-sample predictions
 HORIZON_NAMES = dict(path="the model's path", zero="no change", drift="the historical drift",
                      one_step_sum="the sum of one-step predictions")
 
-def horizon_scores(wf: WalkForward,  # with `paths`
-                   prices: pd.DataFrame,  # the prices it was run on
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "(skill per h and forecaster, band coverage per h) of the walk-forward's path forecasts."
-    cfg = wf.config
+def horizon_scores(wf: WalkForward,  # with `paths` (and `close`, the closes it ran on)
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    "(skill per h and forecaster, band coverage per h, the errors and the bands per origin and h) of the walk-forward's path forecasts."
+    cfg, close = wf.config, wf.close
     paths = wf.paths[~wf.paths.index.duplicated()]  # overlapping test windows: the earlier fold's path
     p = wf.predictions[~wf.predictions.index.duplicated()].reindex(paths.index)
     H, steps = len(paths.columns), paths.columns.to_numpy()
-    real = realized_returns(prices["Close"], paths.index, H)
+    real = realized_returns(close, paths.index, H)
     model = paths.cumsum(axis=1)
     drift = pd.DataFrame(np.outer(p["hist_mean"], steps), index=paths.index, columns=paths.columns) if "hist_mean" in p else None
     one_step = pd.DataFrame({h: p["pred"].rolling(h).sum().shift(-(h - 1)) for h in steps}, index=paths.index)
     fc = {"path": model, "zero": real * 0.0, **({"drift": drift} if drift is not None else {}), "one_step_sum": one_step}
     skill = horizon_skill(real, fc)
-    errors = real - model
-    bands = adaptive_bands(errors, band_volatility(prices["Close"], cfg.forecast), cfg.forecast)
-    vol = log_returns(prices["Close"]).rolling(cfg.portfolio.vol_window).std().reindex(paths.index)
-    return skill, band_coverage(errors, bands, vol <= vol.median())
+    errors, bands = origin_bands(wf.paths, close, cfg.forecast)  # with a last row: today's band
+    vol = log_returns(close).rolling(cfg.portfolio.vol_window).std().reindex(paths.index)
+    return skill, band_coverage(errors, bands, vol <= vol.median()), errors, bands
 
 def horizon_verdict(skill: pd.DataFrame,  # `horizon_scores`' skill
                     coverage: pd.DataFrame,  # `horizon_scores`' coverage
@@ -125,19 +126,18 @@ def horizon_verdict(skill: pd.DataFrame,  # `horizon_scores`' skill
     s = (f"At {h} days the model's path {word} (R² against no change {r.r2_vs_zero:+.4f}, "
          f"DM {_fmt_p(r.dm_p) if not np.isnan(r.dm_p) else 'p not defined'}; {int(r.n)} origins).")
     c = coverage.loc[h]
-    if c.n: s += " Its bands covered " + " and ".join(f"{100 * c[f'cover{100 * lv:g}']:.1f} % (nominal {100 * lv:g} %)" for lv in levels) + \
+    if c.n: s += " Its bands covered " + " and ".join(f"{100 * c[f'cover{level_label(lv)}']:.1f} % (nominal {level_label(lv)} %)" for lv in levels) + \
                  f" of {int(c.n)} realized {h}-day returns."
     return s
 
 # %% ../nbs/08_backtest.ipynb #e8855fc1
-def evaluate(wf: WalkForward,  # from `walk_forward`
-             prices: pd.DataFrame,  # the prices it was run on
+def evaluate(wf: WalkForward,  # from `walk_forward`: its predictions and the closes it ran on
             ) -> Backtest:
     "Size positions from out-of-sample predictions and judge them against their baselines."
     cfg, p = wf.config, wf.predictions
     pc = cfg.portfolio
     thr = fold_gate_thresholds(p.fold, wf.train_pred, pc) if pc.use_gate else None
-    daily = log_returns(prices.Close)
+    daily = log_returns(wf.close)
     sizing = size_positions(p.pred, daily, p.p_unfavourable, thr, pc, cfg.regime.threshold)
     rets = strategy_returns(sizing.position, p.target, pc.cost_bps)
     rets["buy_hold"] = buy_and_hold(p.target, pc.cost_bps).net  # pays the same costs: one entry
@@ -149,12 +149,13 @@ def evaluate(wf: WalkForward,  # from `walk_forward`
     verdict = (verdict_text(versus, None) + f" After costs the strategy's Sharpe ratio was {sr:.2f} against "
                f"{bh:.2f} for buy-and-hold over the same {len(rets)} days"
                + (", so it did better." if sr > bh else ", so it did not beat buy-and-hold."))
-    horizons = coverage = None
+    horizons = coverage = errors = bands = None
     if wf.paths is not None:
-        horizons, coverage = horizon_scores(wf, prices)
+        horizons, coverage, errors, bands = horizon_scores(wf)
         h = min(cfg.forecast.horizon, len(wf.paths.columns))
         verdict += " " + horizon_verdict(horizons, coverage, h, (cfg.forecast.band_inner, cfg.forecast.band_outer))
-    return Backtest(wf=wf, sizing=sizing, returns=rets, strategy=strategy, horizons=horizons, coverage=coverage,
+    return Backtest(wf=wf, sizing=sizing, returns=rets, strategy=strategy, horizons=horizons, coverage=coverage, errors=errors,
+                    bands=bands,
                     skill=skill_table(p.target, {"lstm": p.pred, **{k: p[k] for k in wf.baselines}}),
                     versus=versus, ic_folds=ic_by_fold(p.target, p.pred, p.fold),
                     ablation=ablation(p.pred, daily, p.target, p.p_unfavourable, p.fold, wf.train_pred, pc,
@@ -166,4 +167,4 @@ def run_backtest(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
                  progress=True,  # as in `walk_forward`
                 ) -> Backtest:
     "Walk forward, then evaluate."
-    return evaluate(walk_forward(prices, cfg, progress), prices)
+    return evaluate(walk_forward(prices, cfg, progress))

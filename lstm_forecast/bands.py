@@ -9,7 +9,7 @@ from .config import ForecastConfig
 from .features import log_returns
 
 # %% auto #0
-__all__ = ['band_volatility', 'realized_returns', 'adaptive_bands']
+__all__ = ['band_volatility', 'realized_returns', 'adaptive_bands', 'path_errors', 'origin_bands']
 
 # %% ../nbs/05a_bands.ipynb #88332888
 def band_volatility(close: pd.Series,  # daily closes
@@ -80,3 +80,21 @@ def adaptive_bands(errors: pd.DataFrame,  # h-day errors (realized minus forecas
         for j, lv in enumerate(levels):
             out[f"lo{100 * lv:g}"][h], out[f"hi{100 * lv:g}"][h] = lo[:, j], hi[:, j]
     return out
+
+def path_errors(paths: pd.DataFrame,  # predicted daily log returns per origin (rows) and day h (columns)
+                close: pd.Series,  # daily closes covering the origins
+               ) -> pd.DataFrame:
+    "Realized minus predicted h-day log return per origin and h; NaN where the h-th day is past `close`."
+    paths = paths[~paths.index.duplicated()]  # overlapping test windows (step < test): the earlier fold's path
+    return realized_returns(close, paths.index, len(paths.columns)).sub(paths.cumsum(axis=1).to_numpy())
+
+def origin_bands(paths: pd.DataFrame,  # a walk-forward's path forecasts: daily log returns per origin (rows) and h (columns)
+                 close: pd.Series,  # the daily closes they ran on, to the last day
+                 cfg: ForecastConfig,  # band levels and their estimation
+                ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    "(h-day errors per origin, `adaptive_bands` of them) with a last row for the last close: the band a forecast made today gets."
+    err = path_errors(paths, close)
+    today = close.index[-1]
+    if today not in err.index: err = pd.concat([err, pd.DataFrame(np.nan, index=[today], columns=err.columns)])
+    err = err.loc[:today]
+    return err, adaptive_bands(err, band_volatility(close, cfg), cfg)

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from sklearn.preprocessing import StandardScaler
 from . import store
-from .bands import adaptive_bands, band_volatility, realized_returns
-from .config import Config, config_differences, override_value
+from .bands import origin_bands
+from .config import Config, ForecastConfig, config_differences, override_value
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
 from .model import Ensemble, save_model, load_model
 from .walk_forward import WalkForward, fit_window, recursive_paths
 
 # %% auto #0
-__all__ = ['FinalModel', 'fit_final', 'trading_days', 'band_columns', 'paths_of', 'stored_predictions', 'path_errors', 'Errors',
-           'check_horizon', 'model_differences', 'other_model_note', 'forecast', 'report_errors']
+__all__ = ['FinalModel', 'fit_final', 'trading_days', 'band_columns', 'check_horizon', 'model_differences', 'other_model_note',
+           'Band', 'todays_band', 'band_rule', 'band_of', 'forecast']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -113,40 +113,11 @@ def _path(final: FinalModel, prices: pd.DataFrame, horizon: int) -> pd.Series:
     return pd.Series(r, index=days, name="log_return")
 
 # %% ../nbs/09_forecast.ipynb #70b8c086
-def _pct(level: float) -> str: return f"{100 * level:g}"
+def _pct(level: float) -> str: return store.level_label(level)
 
 def band_columns(levels) -> list[str]:
     "Names of the band columns for central `levels`, e.g. (0.8, 0.95) -> lo80, hi80, lo95, hi95."
     return [f"{side}{_pct(l)}" for l in levels for side in ("lo", "hi")]
-
-def paths_of(wf) -> pd.DataFrame | None:
-    "The path forecasts of a `WalkForward` (its `paths`) or of stored predictions (`path_1`.. columns); None when absent."
-    paths = getattr(wf, "paths", None)
-    if paths is not None: return paths
-    cols = sorted((c for c in wf.predictions.columns if str(c).startswith("path_")), key=lambda c: int(str(c)[5:]))
-    if not cols: return None
-    return wf.predictions[cols].set_axis(pd.RangeIndex(1, len(cols) + 1, name="h"), axis=1)
-
-def stored_predictions(wf: WalkForward) -> pd.DataFrame:
-    "The walk-forward's predictions with its paths as `path_1`.. columns: what a report stores for the band."
-    out = wf.predictions.copy()
-    if wf.paths is not None:
-        for h in wf.paths.columns: out[f"path_{h}"] = wf.paths[h].to_numpy()  # same rows, same order
-    return out
-
-def path_errors(paths: pd.DataFrame,  # predicted daily log returns per origin (rows) and day h (columns)
-                close: pd.Series,  # daily closes covering the origins
-               ) -> pd.DataFrame:
-    "Realized minus predicted h-day log return per origin and h; NaN where the h-th day is past `close`."
-    paths = paths[~paths.index.duplicated()]  # overlapping test windows (step < test): the earlier fold's path
-    return realized_returns(close, paths.index, len(paths.columns)).sub(paths.cumsum(axis=1).to_numpy())
-
-# %% ../nbs/09_forecast.ipynb #ffb75003
-@dataclass
-class Errors:
-    "Out-of-sample predictions and the config of the walk-forward that made them: what a forecast band is made of."
-    predictions: pd.DataFrame  # per test day at least `target` and `pred` (e.g. `WalkForward.predictions`)
-    config: Config  # the walk-forward's config
 
 # %% ../nbs/09_forecast.ipynb #3c1e7a52
 def check_horizon(horizon,  # trading days ahead: an int, or a string of digits (from a URL or a shell)
@@ -183,48 +154,81 @@ def other_model_note(theirs: Config,  # the config of the run whose errors were 
             f"{fix}run `lstm-forecast report {ticker}` with this config to get one")
 
 # %% ../nbs/09_forecast.ipynb #fc644c77
-def _band(final: FinalModel, wf, horizon: int, prices: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
-    "(the band's log-return offsets per day, or None, and the band note)."
-    fc = final.cfg.forecast
-    if wf is None:
-        return None, "no band: no walk-forward out-of-sample errors were given (pass wf=walk_forward(prices, cfg)); a band is never invented"
-    if not (hasattr(wf, "predictions") and hasattr(wf, "config")):
-        raise ValueError("wf must be a WalkForward or an Errors (predictions with the config that made them): "
-                         "a bare predictions frame does not say which model made it.")
-    who = final.ticker if final.ticker != "UNNAMED" else "TICKER"
-    if store.model_key(wf.config) != store.model_key(final.cfg):
-        return None, other_model_note(wf.config, final.cfg, who)
-    preds = wf.predictions
-    if len(preds) and preds.index.max() > final.last_date:
-        raise ValueError(f"The walk-forward's predictions run to {preds.index.max():%Y-%m-%d}, past the last price "
-                         f"{final.last_date:%Y-%m-%d}: run walk_forward on the same prices as fit_final.")
-    paths = paths_of(wf)
-    if paths is None or len(paths.columns) < horizon:
-        return None, (f"no band: the walk-forward has no {horizon}-day path forecasts to take errors from (an older report, or "
-                      f"walk_forward.paths off); run `lstm-forecast report {who}` again to get one")
-    err = path_errors(paths.iloc[:, :horizon], prices["Close"])
-    today = final.last_date
-    err = pd.concat([err, pd.DataFrame(np.nan, index=[today], columns=err.columns)]) if today not in err.index else err
-    b = adaptive_bands(err.loc[:today], band_volatility(prices["Close"], fc), fc)
-    q = pd.DataFrame({c: b[c].loc[today].to_numpy() for c in band_columns((fc.band_inner, fc.band_outer))},
-                     index=pd.RangeIndex(1, horizon + 1, name="h"))
+@dataclass(frozen=True)
+class Band:
+    "Today's band: log-return offsets from the path per h, or none, and the note saying where it comes from or why there is none."
+    offsets: pd.DataFrame | None  # rows h = 1..; columns `band_columns(levels)`; None: no band
+    note: str  # what the band is, or why there is none and how to get one
+    base: str = ""  # the note without its 'none beyond h' clause (`upto` writes that one)
+
+    def upto(self, horizon: int) -> Band:
+        "The band of a forecast `horizon` days ahead: its first `horizon` rows, the note saying where it stops."
+        if self.offsets is None: return self
+        if len(self.offsets) < horizon:
+            return Band(None, f"no band: the stored band reaches {len(self.offsets)} days, fewer than {horizon}; build the report again")
+        q = self.offsets.iloc[:horizon]
+        ok = q.notna().all(axis=1)
+        return Band(q, self.base + ("" if ok.all() else f"; none beyond h={int(ok[ok].index.max())} (too few realized errors)"), self.base)
+
+def todays_band(errors: pd.DataFrame,  # `bands.origin_bands`' errors: the last row is the last close
+                bands: dict,  # `bands.origin_bands`' bands of them
+                cfg: ForecastConfig,  # band levels, the fewest errors
+               ) -> Band:
+    "The last row of the bands per origin: the band a forecast from the last close gets (each edge never closer to the path than at a shorter h)."
+    levels = (cfg.band_inner, cfg.band_outer)
+    q = pd.DataFrame({c: bands[c].iloc[-1].to_numpy() for c in band_columns(levels)},
+                     index=pd.RangeIndex(1, len(errors.columns) + 1, name="h"))
     for side in ("lo", "hi"):  # never narrower than at a shorter horizon: each h is estimated alone; widening only raises coverage
         cols = [c for c in q.columns if c.startswith(side)]
         q[cols] = q[cols].cummin() if side == "lo" else q[cols].cummax()
-    ok = q.notna().all(axis=1)
-    n = int(err.iloc[:, 0].notna().sum())
-    if not ok.any():
-        return None, (f"no band: {n} realized path errors are fewer than the {fc.band_min_errors} a band needs "
-                      "(forecast.band_min_errors); a band is never invented")
-    note = (f"{_pct(fc.band_inner)} %/{_pct(fc.band_outer)} % bands from the errors of {n} out-of-sample path forecasts, scaled to "
+    n = int(errors.iloc[:, 0].notna().sum())
+    if not q.notna().all(axis=1).any():
+        return Band(None, f"no band: {n} realized path errors are fewer than the {cfg.band_min_errors} a band needs "
+                          "(forecast.band_min_errors); a band is never invented")
+    base = (f"{_pct(cfg.band_inner)} %/{_pct(cfg.band_outer)} % bands from the errors of {n} out-of-sample path forecasts, scaled to "
             "today's volatility and kept at their coverage by adaptive conformal inference; the report measures the coverage")
-    if not ok.all(): note += f"; none beyond h={int(ok[ok].index.max())} (too few realized errors)"
-    return q, note
+    return Band(q, base, base).upto(len(q))
+
+def band_rule(theirs: Config,  # the config of the run whose errors are offered
+              ours: Config,  # the config of the forecast
+              ticker: str,  # for the commands the note suggests
+              same_data: bool,  # whether the run ran on the very prices the forecast starts from
+              last_prediction=None,  # the run's last out-of-sample day, or None
+              last_price=None,  # the forecast's origin
+              run: str = "the walk-forward",  # the run, as the note names it
+              title: str | None = None,  # how the note's first words name it; None: `run`
+             ) -> str:
+    "The one rule of whose errors may make a forecast's band: '' when the run's may (the same model key, the same prices, nothing predicted past the last one), else the note why not."
+    if store.model_key(theirs) != store.model_key(ours): return other_model_note(theirs, ours, ticker, run, title)
+    if last_prediction is not None and last_price is not None and pd.Timestamp(last_prediction) > pd.Timestamp(last_price):
+        return (f"no band: {run}'s predictions run to {pd.Timestamp(last_prediction):%Y-%m-%d}, past the last price "
+                f"{pd.Timestamp(last_price):%Y-%m-%d}; run it on the same prices as the forecast")
+    if not same_data:
+        return (f"no band: {title or run} ran on other prices than these (another last day or other values); "
+                f"run `lstm-forecast report {ticker}` again to get one")
+    return ""
+
+def band_of(final: FinalModel,  # the final model of the forecast
+            wf: WalkForward | None,  # the walk-forward whose path errors make the band
+           ) -> Band:
+    "The band `wf` gives a forecast of `final`, or none and why (`band_rule`)."
+    if wf is None:
+        return Band(None, "no band: no walk-forward out-of-sample errors were given (pass wf=walk_forward(prices, cfg)); a band is never invented")
+    who = final.ticker if final.ticker != "UNNAMED" else "TICKER"
+    same = wf.close is not None and wf.close.index[-1] == final.last_date
+    last = wf.predictions.index.max() if len(wf.predictions) else None
+    note = band_rule(wf.config, final.cfg, who, same, last, final.last_date)
+    if note: return Band(None, note)
+    if wf.paths is None:
+        return Band(None, f"no band: the walk-forward has no path forecasts to take errors from (walk_forward.paths off); "
+                          f"run `lstm-forecast report {who}` to get one")
+    return todays_band(*origin_bands(wf.paths, wf.close, final.cfg.forecast), final.cfg.forecast)
 
 def forecast(final: FinalModel,  # from `fit_final` on these prices
              prices: pd.DataFrame,  # the prices `final` was fitted on
              horizon: int | None = None,  # trading days ahead, 1..cfg.forecast.max_horizon (`check_horizon`); None: cfg.forecast.horizon
-             wf: WalkForward | Errors | None = None,  # the walk-forward (or `Errors`) whose path errors make the band
+             wf: WalkForward | None = None,  # the walk-forward whose path errors make the band (`band_of`)
+             band: Band | None = None,  # or the band itself, e.g. a saved run's (`run.Run.band`)
             ) -> pd.DataFrame:
     "Deterministic price path for the next `horizon` trading sessions, with returns and the band (NaN without one)."
     cfg = final.cfg
@@ -236,30 +240,8 @@ def forecast(final: FinalModel,  # from `fit_final` on these prices
     last, cum = float(prices["Close"].iloc[-1]), r.cumsum()
     price = last * np.exp(cum)
     out = pd.DataFrame({"price": price, "daily_return": np.expm1(r), "cumulative_return": np.expm1(cum)})
-    q, note = _band(final, wf, horizon, prices)
+    b = (band if band is not None else band_of(final, wf)).upto(horizon)
     for c in band_columns((cfg.forecast.band_inner, cfg.forecast.band_outer)):
-        out[c] = price * np.exp(q[c].to_numpy()) if q is not None else np.nan
-    out.attrs.update(ticker=final.ticker, origin=final.last_date, last_close=last, band_note=note)
+        out[c] = price * np.exp(b.offsets[c].to_numpy()) if b.offsets is not None else np.nan
+    out.attrs.update(ticker=final.ticker, origin=final.last_date, last_close=last, band_note=b.note)
     return out
-
-# %% ../nbs/09_forecast.ipynb #61d55a0e
-def report_errors(ticker: str,  # Yahoo symbol of the report
-                  out_dir: str | Path = "reports",  # the report folder
-                 ) -> tuple[Errors | None, str]:
-    "The out-of-sample predictions and config of `ticker`'s report in `out_dir`, or None and the sentence why there are none."
-    t, files = store.ticker_name(ticker), store.report_files(ticker, out_dir)
-    again = f"run `lstm-forecast report {t}` again"
-    try:
-        summary = store.read_summary(t, out_dir)
-        cfg = None if summary is None else Config.from_dict(summary.config)
-    except (ValueError, TypeError):
-        return None, f"no band: the report summary of {t} is unreadable or from another version; {again}"
-    if summary is None:
-        return None, f"no band: there is no report of {t} in '{out_dir}' to take out-of-sample errors from; run `lstm-forecast report {t}`"
-    if not files.predictions.exists():
-        return None, f"no band: the report of {t} has no stored out-of-sample predictions; {again}"
-    try: preds = store.read_predictions(files.predictions)
-    except Exception: preds = None  # any damage to the file: pyarrow has many error types
-    if preds is None or not {"target", "pred"} <= set(preds.columns):
-        return None, f"no band: the stored out-of-sample predictions of {t} are unreadable; {again}"
-    return Errors(preds, cfg), ""

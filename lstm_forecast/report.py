@@ -13,13 +13,14 @@ import nbformat
 import numpy as np, pandas as pd
 from .config import DEFAULT_NOTE, Config, preset_name, with_overrides
 from .data import DataError, check_history, load_prices
-from .store import (INDEX, PLOTLY_JS, ReportSummary, config_key, data_digest, list_summaries, model_key, read_failures,
+from .run import run_report
+from .store import (INDEX, PLOTLY_JS, ReportSummary, list_summaries, read_failures,
                                  report_files, ticker_name, write_atomic)
 
 # %% auto #0
 __all__ = ['TEMPLATE', 'PLOTLY_MIME', 'RUN_VAR', 'SKILL_HORIZON', 'ReportError', 'template_path', 'run_notebook', 'notebook_html',
-           'write_plotly_js', 'supervised_tempdir', 'summarize', 'check_date', 'check_dates', 'check_out_dir',
-           'check_benchmark', 'check_run', 'fold_progress', 'build_report', 'write_index']
+           'write_plotly_js', 'supervised_tempdir', 'check_date', 'check_dates', 'check_out_dir', 'check_benchmark',
+           'check_run', 'fold_progress', 'build_report', 'write_index']
 
 # %% ../nbs/12_report.ipynb #a940e9f7
 class ReportError(Exception):
@@ -193,35 +194,6 @@ def supervised_tempdir(prefix: str = "lstm_forecast_report_",  # the folder's na
         except subprocess.TimeoutExpired: pass
         shutil.rmtree(folder, ignore_errors=True)
 
-# %% ../nbs/12_report.ipynb #2b439477
-def summarize(bt,  # `backtest.run_backtest(prices, cfg)`
-              prices: pd.DataFrame,  # the prices it ran on, from `load_prices` (attrs: ticker, source)
-              cfg: Config,  # the run's config
-              generated_at,  # when the run started, a UTC time
-             ) -> ReportSummary:
-    "The `store.ReportSummary` of a backtest."
-    horizons = []
-    if bt.horizons is not None:
-        path, cov = bt.horizons.xs("path", level="forecaster"), bt.coverage
-        num = lambda x: None if x is None or not np.isfinite(x) else float(x)
-        for h, r in path.iterrows():
-            c = cov.loc[h] if h in cov.index else {}
-            horizons.append(dict(h=int(h), n=int(r.n), r2_vs_zero=num(r.r2_vs_zero), dm_p=num(r.dm_p), hit_rate=num(r.hit_rate),
-                                 beat_zero=bool(r.r2_vs_zero > 0 and r.dm_p < 0.05),
-                                 **{k: num(c.get(k)) for k in ("cover80", "cover95", "calm80", "calm95", "volatile80", "volatile95")}))
-    s, lstm, zero, period = bt.strategy, bt.skill.loc["lstm"], bt.versus.loc["zero"], bt.returns.index
-    net, hold = s.loc["strategy (net)"], s.loc["buy and hold"]
-    return ReportSummary(
-        ticker=ticker_name(prices.attrs["ticker"]), source=str(prices.attrs["source"]),
-        start=f"{period[0]:%Y-%m-%d}", end=f"{period[-1]:%Y-%m-%d}", rows=len(prices),
-        last_data_date=f"{prices.index[-1]:%Y-%m-%d}", data_digest=data_digest(prices),
-        config=cfg.to_dict(), config_key=config_key(cfg), model_key=model_key(cfg), seed=cfg.seed,
-        strategy_sharpe=net.sharpe, buy_hold_sharpe=hold.sharpe, strategy_max_drawdown=net.max_drawdown,
-        hit_rate=lstm.hit_rate, r2_oos=lstm.r2_oos, dm_p=zero.dm_p,
-        beat_zero=bool(zero.better and zero.dm_p < 0.05),  # lower MSE than the zero forecast, and DM p < 0.05
-        beat_buy_hold=bool(net.sharpe > hold.sharpe), generated_at=pd.Timestamp(generated_at).isoformat(),
-        horizons=horizons)
-
 # %% ../nbs/12_report.ipynb #eb954d20
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -332,36 +304,38 @@ def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sa
                  progress: bool = True,  # stage lines and a progress bar of the folds on standard error
                  benchmark: str | None = "SPY",  # the report's benchmark ticker, or "none"
                  self_contained: bool = True,  # plotly.js inside the page; False: one `plotly.min.js` beside the reports
+                 prices: pd.DataFrame | None = None,  # the prices, loaded already (a universe task's); None: loaded here
                 ) -> Path:
-    "Run the backtest notebook for `ticker` and publish it as `out_dir/<TICKER>.html`; the path of the HTML."
+    "Compute the ticker's `run.Run` once, save it, draw it with the backtest notebook and publish it as `out_dir/<TICKER>.html`; the path of the HTML."
     try:
         ticker, benchmark = ticker_name(ticker), check_benchmark(benchmark)
-        cfg, start, end, out_dir = check_run(overrides, start, end, out_dir)  # all before a kernel starts
-        check_history(load_prices(ticker, start=start, end=end, source=source, csv=csv), cfg, ticker)
+        cfg, start, end, out_dir = check_run(overrides, start, end, out_dir)  # all before the computation starts
+        if prices is None: prices = load_prices(ticker, start=start, end=end, source=source, csv=csv)
+        check_history(prices, cfg, ticker)
     except (DataError, ValueError) as e: raise ReportError(str(e)) from None
     files, template, t0 = report_files(ticker, out_dir), template_path(), time.time()
     with supervised_tempdir(prefix="lstm_forecast_report_") as tmp:  # its processes stopped and the folder removed, however the run ends
-        made = report_files(ticker, tmp)  # the template writes the summary and the predictions here
-        params = dict(ticker=ticker, start=start, end=end, source=source, csv=None if csv is None else str(Path(csv).resolve()),
-                      overrides=dict(overrides or {}), report_dir=str(tmp), benchmark=benchmark,
-                      progress_file=str(tmp / "progress.txt"))
-        _say(progress, f"{ticker}: running {template.name} with papermill")
+        made, log = report_files(ticker, tmp), tmp / "progress.txt"
+        def note(line: str):
+            with open(log, "a") as f: print(line, file=f, flush=True)
+        _say(progress, f"{ticker}: walk-forward, evaluation and final model")
         try:
-            with fold_progress(tmp / "progress.txt", ticker, show=progress):
-                nb = run_notebook(template, made.notebook, params, cwd=tmp, progress=False)
+            with fold_progress(log, ticker, show=progress): run = run_report(prices, cfg, benchmark, progress=note)
+        except (DataError, ValueError) as e: raise ReportError(str(e)) from None
+        run.save(tmp)
+        _say(progress, f"{ticker}: drawing {template.name} with papermill")
+        try: nb = run_notebook(template, made.notebook, dict(ticker=ticker, run_dir=str(tmp)), cwd=tmp, progress=False)
         except ReportError as e:
             if e.notebook is None: raise
             write_atomic(files.failed_notebook, e.notebook.read_bytes())  # kept for its traceback, beside (never over) the good report
             raise ReportError(str(e).replace(str(e.notebook), str(files.failed_notebook)), notebook=files.failed_notebook) from None
-        if not made.summary.exists():
-            raise ReportError(f"The notebook {template.name} wrote no summary for {ticker!r}: it must write report_files(ticker, report_dir).summary.")
         _say(progress, f"{ticker}: rendering HTML")
         page = notebook_html(nb, f"{ticker} backtest report", self_contained=self_contained)
         if not self_contained: write_plotly_js(out_dir)
         write_atomic(files.html, page)
         write_atomic(files.notebook, made.notebook.read_bytes())
-        if made.predictions.exists(): write_atomic(files.predictions, made.predictions.read_bytes())
-        write_atomic(files.summary, made.summary.read_bytes())  # last: a summary means the rest is in place
+        write_atomic(files.run, made.run.read_bytes())
+        write_atomic(files.summary, run.summary.to_json())  # last: a summary means the rest is in place
     files.failed_notebook.unlink(missing_ok=True)
     _say(progress, f"{ticker}: wrote {files.html} ({len(page.encode()) / 1e6:.1f} MB{'' if self_contained else f' and {PLOTLY_JS} beside it'})"
                    f" in {time.time() - t0:.0f} s")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_service.ipynb #2e8480bd
 from __future__ import annotations
-import json, math, os
+import dataclasses, json, math, os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -12,11 +12,11 @@ import pandas as pd
 from . import store
 from .config import Config, model_line, preset_name, with_overrides
 from .data import DataError, SAMPLE_TICKER, load_prices
-from .forecast import Errors, FinalModel, band_columns, check_horizon, fit_final, forecast, other_model_note, report_errors
+from .forecast import FinalModel, band_columns, check_horizon, fit_final, forecast
+from .run import Run, saved_run
 
 # %% auto #0
-__all__ = ['OVERRIDES_ENV', 'RECORD_FIELDS', 'env_config', 'TickerNotFound', 'load_ticker', 'band_errors', 'horizon_record',
-           'ForecastResult', 'forecast_ticker']
+__all__ = ['OVERRIDES_ENV', 'env_config', 'TickerNotFound', 'load_ticker', 'horizon_record', 'ForecastResult', 'forecast_ticker']
 
 # %% ../nbs/14_service.ipynb #424fe9a5
 OVERRIDES_ENV = "LSTM_FORECAST_OVERRIDES"
@@ -48,41 +48,14 @@ def load_ticker(ticker: str,  # Yahoo symbol; '^GSPC' is the bundled sample
         if t != SAMPLE_TICKER and not store.price_cache_path(t).exists(): raise TickerNotFound(str(e)) from None
         raise
 
-# %% ../nbs/14_service.ipynb #af787dec
-def band_errors(ticker: str,  # Yahoo symbol
-                out_dir: str | Path,  # the report folder
-                cfg: Config,  # the config of the forecast
-                last_date,  # the last day of the prices the forecast starts from
-               ) -> tuple[Errors | None, str]:
-    "(the report's out-of-sample errors that make this forecast's band, or None and why there is no band)."
-    errors, why = report_errors(ticker, out_dir)
-    if errors is None: return None, why
-    t = store.ticker_name(ticker)
-    if store.model_key(errors.config) != store.model_key(cfg):
-        return None, other_model_note(errors.config, cfg, t, "the report", f"the report of {t}")
-    p = errors.predictions
-    if len(p) and p.index.max() > pd.Timestamp(last_date):
-        return None, (f"no band: the report's predictions run to {p.index.max():%Y-%m-%d}, past the last price "
-                      f"{pd.Timestamp(last_date):%Y-%m-%d}; load the newer prices first")
-    return errors, ""
-
 # %% ../nbs/14_service.ipynb #b6c3a63a
-RECORD_FIELDS = ("h", "n", "r2_vs_zero", "dm_p", "hit_rate", "cover80", "cover95", "beat_zero")
-
 def horizon_record(summary: store.ReportSummary | None,  # the report's summary; None: no report
                    horizon: int,  # the forecast's horizon, in trading days
                   ) -> dict | None:
-    "The report's out-of-sample record of forecasts `horizon` days ahead (or its one-day record, `h` says which); None without a report."
-    if summary is None: return None
-    per_h = getattr(summary, "horizons", None) or []  # one record per h, once reports score every horizon
-    rec = next((dict(r) for r in per_h if r.get("h") == horizon), None)
-    if rec is None:
-        rec = dict(h=1, r2_vs_zero=summary.r2_oos, dm_p=summary.dm_p, hit_rate=summary.hit_rate, beat_zero=summary.beat_zero)
-    out = {k: rec.get(k) for k in RECORD_FIELDS}
-    out.update(start=summary.start, end=summary.end,
-               note="" if out["h"] == horizon else
-               f"the report scored one-day forecasts only: this is the one-day record, not the {horizon}-day one")
-    return out
+    "The report's out-of-sample record (`store.HorizonRecord`) of forecasts `horizon` days ahead, with the report's period; None without one."
+    rec = None if summary is None else summary.horizon(horizon)
+    if rec is None: return None
+    return dict(dataclasses.asdict(rec), start=summary.start, end=summary.end)
 
 # %% ../nbs/14_service.ipynb #985c5d53
 def _day(x) -> str | None: return None if x is None else f"{pd.Timestamp(x):%Y-%m-%d}"
@@ -101,8 +74,8 @@ class ForecastResult:
     path: pd.DataFrame  # per forecast day: price, daily_return, cumulative_return and the band columns (NaN without a band)
     band_note: str  # where the band comes from, or why there is none and how to get one
     levels: tuple  # the band's central coverages, e.g. (0.8, 0.95)
-    model: dict  # preset, description (`config.model_line`), model_key, config_key, train_window, data_digest, source ('trained' or 'cache'), seconds
-    record: dict | None  # `horizon_record` of the report; None without a report of this model
+    model: dict  # preset, description (`config.model_line`), model_key, config_key, train_window, data_digest, source ('report': the report's run made this forecast with this very model and these prices; 'cache' or 'trained': the final model now), seconds
+    record: dict | None  # `horizon_record` of the report; None without a report of this model that scored this horizon
     report: store.ReportSummary | None  # the ticker's report summary, when there is one
     prices: dict  # source, rows, first and last date of the prices
 
@@ -136,43 +109,53 @@ class ForecastResult:
         lines = [f"{self.ticker}: {self.horizon}-trading-day forecast from {_day(p.attrs['origin'])} "
                  f"(last close {p.attrs['last_close']:,.2f}, {self.prices['source']})", t.to_string(), f"band: {self.band_note}",
                  f"model: {m['description']}; key {m['model_key']}, config {m['config_key']}, trained on {w[0]} to {w[1]} "
-                 f"({'trained now' if m['source'] == 'trained' else 'from the model cache'}, {m['seconds']:.1f} s)"]
+                 + {"trained": f"(trained now, {m['seconds']:.1f} s)", "cache": f"(from the model cache, {m['seconds']:.1f} s)",
+                    "report": "(the report's forecast: same model, same prices)"}[m["source"]]]
         r = self.record
         if r is None:
             other = "" if self.report is None else f" (the report ran model key {self.report.model_key})"
-            lines.append(f"out-of-sample record: none for this model{other}: run `lstm-forecast report {self.ticker}` with this config for one")
+            lines.append(f"out-of-sample record: none for this model at {self.horizon} days{other}: run `lstm-forecast report "
+                         f"{self.ticker}` with this config for one")
         else:
-            f = lambda k, fmt: "-" if r[k] is None else format(r[k], fmt)
-            lines.append(f"out-of-sample record (h={r['h']}, {r['start']} to {r['end']}): R² vs zero {f('r2_vs_zero', '+.4f')}, "
-                         f"DM p {f('dm_p', '.3f')}, hit rate {f('hit_rate', '.1%')}: "
-                         + ("beats" if r["beat_zero"] else "does not beat") + " the zero-return forecast"
-                         + (f" ({r['note']})" if r["note"] else ""))
+            f = lambda x, fmt: "-" if x is None else format(x, fmt)
+            cover = ", ".join(f"{lv} % band held {f(v, '.1%')}" for lv, v in r["cover"].items())
+            lines.append(f"out-of-sample record (h={r['h']}, {r['start']} to {r['end']}): R² vs no change {f(r['r2_vs_zero'], '+.4f')}, "
+                         f"DM p {f(r['dm_p'], '.3f')}, hit rate {f(r['hit_rate'], '.1%')}: "
+                         + ("beats" if r["beat_zero"] else "does not beat") + " no change" + (f"; {cover}" if cover else ""))
         return "\n".join(lines)
 
 # %% ../nbs/14_service.ipynb #2c608f00
+def _from_run(run: Run, horizon: int) -> tuple[pd.DataFrame, dict]:
+    "(the path and band of `horizon` days and the final model's record) as the report's run computed them with this very model."
+    fc, band = run.forecast.iloc[:horizon].copy(), run.band.upto(horizon)
+    fc.attrs.update(run.forecast.attrs, band_note=band.note)
+    f = run.final
+    return fc, dict(train_window=f["train_window"], data_digest=f["data_digest"], source="report", seconds=0.0)
+
 def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or imported) or "^GSPC" (bundled)
                     horizon: int | None = None,  # trading days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon
-                    out_dir: str | Path = "reports",  # the report folder whose walk-forward errors make the band
+                    out_dir: str | Path = "reports",  # the report folder whose saved run gives the band
                     cfg: Config | None = None,  # None: `env_config()`, the default config unless LSTM_FORECAST_OVERRIDES says otherwise
                     source: str = "auto",  # price source, as for `load_prices`
                     fit: Callable[[pd.DataFrame, Config], FinalModel] | None = None,  # trains or loads the final model; None: `fit_final` with the model cache
                    ) -> ForecastResult:
-    "Load the prices, train or load the final model, and forecast `horizon` days with the band of a matching report."
+    "Load the prices; when the ticker's saved run may serve them (`run.saved_run`), its forecast and band; else train or load the final model and forecast without a band."
     cfg = env_config() if cfg is None else cfg
     t = store.ticker_name(ticker)
     horizon = check_horizon(cfg.forecast.horizon if horizon is None else horizon, cfg)
     prices = load_ticker(t, source)
-    final = (fit or (lambda p, c: fit_final(p, c, progress=False)))(prices, cfg)
-    preds, why = band_errors(t, out_dir, cfg, prices.index[-1])
-    fc = forecast(final, prices, horizon, wf=preds)
-    if why: fc.attrs["band_note"] = why
-    try: summary = store.read_summary(t, out_dir)
-    except ValueError: summary = None  # the band note already says the summary is unreadable
+    run, why = saved_run(out_dir, t, cfg, prices)
+    if not why and len(run.forecast) >= horizon: fc, made = _from_run(run, horizon)  # the report's own forecast: nothing to compute
+    else:
+        final = (fit or (lambda p, c: fit_final(p, c, progress=False)))(prices, cfg)
+        fc = forecast(final, prices, horizon)
+        fc.attrs["band_note"] = why or f"no band: the report's run forecast {len(run.forecast)} days, fewer than {horizon}; build it again"
+        made = dict(train_window=[_day(d) for d in final.train_window], data_digest=final.data_digest, source=final.source,
+                    seconds=round(final.seconds, 3))
+    summary = None if run is None else run.summary
     mine = summary if summary is not None and summary.model_key == store.model_key(cfg) else None  # its record is this model's
     fcfg = cfg.forecast
-    model = dict(preset=preset_name(cfg), description=model_line(cfg), model_key=store.model_key(cfg), config_key=store.config_key(cfg),
-                 train_window=[_day(d) for d in final.train_window], data_digest=final.data_digest,
-                 source=final.source, seconds=round(final.seconds, 3))
+    model = dict(preset=preset_name(cfg), description=model_line(cfg), model_key=store.model_key(cfg), config_key=store.config_key(cfg), **made)
     return ForecastResult(t, horizon, fc, fc.attrs["band_note"], (fcfg.band_inner, fcfg.band_outer), model,
                           horizon_record(mine, horizon), summary,
                           dict(source=prices.attrs.get("source"), rows=len(prices), first=_day(prices.index[0]),

@@ -13,10 +13,10 @@ import numpy as np, pandas as pd, platformdirs
 from .config import Config
 
 # %% auto #0
-__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'write_atomic', 'cache_root',
-           'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key', 'model_cache_path',
-           'ReportFiles', 'report_files', 'ReportSummary', 'read_summary', 'list_summaries', 'write_predictions',
-           'read_predictions', 'locked', 'read_failures', 'update_failures']
+__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_atomic',
+           'cache_root', 'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key',
+           'model_cache_path', 'ReportFiles', 'report_files', 'level_label', 'HorizonRecord', 'ReportSummary',
+           'read_summary', 'list_summaries', 'write_run', 'read_run', 'locked', 'read_failures', 'update_failures']
 
 # %% ../nbs/00a_store.ipynb #315ce554
 def _fsync_dir(folder: Path):
@@ -116,7 +116,7 @@ class ReportFiles:
     html: Path  # the published page
     notebook: Path  # the executed notebook
     summary: Path  # the `ReportSummary` as JSON: written last, so its presence means the rest is in place
-    predictions: Path  # the out-of-sample predictions (parquet): the forecast band's errors
+    run: Path  # the whole run (`write_run`): what the page draws and the forecast's band is read from
     failed_notebook: Path  # the executed notebook of a run that failed with a bug, kept beside the good report
 
 def report_files(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
@@ -124,11 +124,46 @@ def report_files(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
                 ) -> ReportFiles:
     "Where `ticker`'s report files are in `out_dir`."
     stem, d = ticker_name(ticker), Path(out_dir)
-    return ReportFiles(d / f"{stem}.html", d / f"{stem}.ipynb", d / f"{stem}.json", d / f"{stem}.predictions.parquet",
+    return ReportFiles(d / f"{stem}.html", d / f"{stem}.ipynb", d / f"{stem}.json", d / f"{stem}.run.zip",
                        d / f"{stem}.failed.ipynb")
 
 # %% ../nbs/00a_store.ipynb #418cabd9
-SUMMARY_SCHEMA = 2  # 2: `horizons`, the skill and band coverage of every horizon
+SUMMARY_SCHEMA = 3  # 2: `horizons`, the skill and band coverage of every horizon; 3: `HorizonRecord`s, coverage keyed by band level
+
+def level_label(level: float,  # a band's central coverage, e.g. 0.8
+               ) -> str:
+    "The band level as the percentage that names it: 0.8 -> '80', 0.975 -> '97.5'."
+    return f"{100 * float(level):g}"
+
+def _finite(x) -> float | None:
+    "`x` as a float, or None when it is missing, NaN or infinite (stored as null)."
+    if x is None: return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+@dataclass(frozen=True)
+class HorizonRecord:
+    "How the path forecasts `h` trading days ahead did out of sample: skill against no change, and each band's coverage."
+    h: int  # trading days ahead
+    n: int  # origins scored
+    r2_vs_zero: float | None  # out-of-sample R² of the path's h-day return against no change
+    dm_p: float | None  # Diebold-Mariano p against no change
+    hit_rate: float | None  # share of origins with the right sign of the h-day return
+    beat_zero: bool  # R² above 0 and DM p < 0.05
+    cover: dict = dataclasses.field(default_factory=dict)  # band level (`level_label`) -> share of realized h-day returns inside its band
+    calm: dict = dataclasses.field(default_factory=dict)  # the same over the calm origins (volatility at or below its median)
+    volatile: dict = dataclasses.field(default_factory=dict)  # ... and over the volatile ones
+
+    def __post_init__(self):
+        for k in ("r2_vs_zero", "dm_p", "hit_rate"): object.__setattr__(self, k, _finite(getattr(self, k)))
+        for k in ("cover", "calm", "volatile"): object.__setattr__(self, k, {str(l): _finite(v) for l, v in getattr(self, k).items()})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HorizonRecord:
+        "The record in `d`; a `ValueError` when it has other fields."
+        names = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or set(d) != names: raise ValueError(f"a horizon record has the fields {sorted(names)}")
+        return cls(**d)
 
 @dataclass(frozen=True)
 class ReportSummary:
@@ -153,15 +188,17 @@ class ReportSummary:
     beat_zero: bool  # lower MSE than the zero forecast and DM p < 0.05
     beat_buy_hold: bool  # higher net Sharpe ratio than buy and hold
     generated_at: str  # ISO time, UTC
-    horizons: list = dataclasses.field(default_factory=list)  # per h: {h, n, r2_vs_zero, dm_p, hit_rate, beat_zero, cover80, cover95}
+    horizons: list = dataclasses.field(default_factory=list)  # a `HorizonRecord` per h
     schema: int = SUMMARY_SCHEMA
 
     def __post_init__(self):
         for f in fields(self):
-            v = getattr(self, f.name)
-            if f.type == "float | None" and v is not None:
-                v = float(v)
-                object.__setattr__(self, f.name, v if math.isfinite(v) else None)  # NaN is stored as null
+            if f.type == "float | None": object.__setattr__(self, f.name, _finite(getattr(self, f.name)))  # NaN is stored as null
+        object.__setattr__(self, "horizons", [r if isinstance(r, HorizonRecord) else HorizonRecord.from_dict(r) for r in self.horizons])
+
+    def horizon(self, h: int) -> HorizonRecord | None:
+        "The record of the path forecasts `h` days ahead; None when the report did not score them."
+        return next((r for r in self.horizons if r.h == h), None)
 
     def to_json(self) -> str:
         "The record as JSON (no NaN: missing numbers are null)."
@@ -178,7 +215,8 @@ class ReportSummary:
         names = {f.name for f in fields(cls)}
         if set(d) != names:
             raise ValueError(f"{where} lacks {sorted(names - set(d))} or has unknown {sorted(set(d) - names)}: build the report again.")
-        return cls(**d)
+        try: return cls(**d)
+        except (TypeError, ValueError) as e: raise ValueError(f"{where} is not a report summary ({e}): build the report again.") from None
 
 def read_summary(ticker: str, out_dir: str | Path = "reports") -> ReportSummary | None:
     "`ticker`'s report summary in `out_dir`; None when there is none; a `ValueError` when it is unreadable."
@@ -198,13 +236,38 @@ def list_summaries(out_dir: str | Path = "reports") -> list[ReportSummary]:
     return out
 
 # %% ../nbs/00a_store.ipynb #c39a0a09
-def write_predictions(path: Path, predictions: pd.DataFrame) -> Path:
-    "Store out-of-sample predictions (a frame on a date index) as parquet, atomically."
-    return write_atomic(path, lambda f: predictions.to_parquet(f, engine="pyarrow"))
+RUN_SCHEMA = 1  # the layout of a saved run: `run.json` and a parquet file per frame, in one zip archive
 
-def read_predictions(path: Path) -> pd.DataFrame:
-    "The out-of-sample predictions stored at `path`."
-    return pd.read_parquet(path, engine="pyarrow")
+def write_run(path: Path,  # the run's file (`ReportFiles.run`)
+              meta: dict,  # JSON-ready: the scalars, records and notes of the run
+              frames: dict[str, pd.DataFrame],  # name -> frame (string column names), each stored as parquet
+             ) -> Path:
+    "Store a run as one zip archive of `run.json` and a parquet file per frame, atomically: readers see the old run or the new one."
+    import io, zipfile
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:  # parquet is compressed already
+            z.writestr("run.json", json.dumps(dict(meta, schema=RUN_SCHEMA, frames=sorted(frames)), allow_nan=False))
+            for name, df in frames.items():
+                df = df.copy(deep=False); df.attrs = {}  # what attrs hold (an origin, a ticker) is in the meta
+                buf = io.BytesIO(); df.to_parquet(buf, engine="pyarrow"); z.writestr(f"{name}.parquet", buf.getvalue())
+    return write_atomic(path, write)
+
+def read_run(path: Path,  # a file `write_run` wrote
+             frames: bool | tuple = True,  # True: every frame; a tuple: only these; False: none (the meta alone is fast)
+            ) -> tuple[dict, dict[str, pd.DataFrame]]:
+    "(meta, frames) of the run stored at `path`; a `ValueError` naming the file when it is not a run of this schema."
+    import io, zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read("run.json"))
+            if not isinstance(meta, dict) or meta.get("schema") != RUN_SCHEMA:
+                raise ValueError(f"run schema {meta.get('schema') if isinstance(meta, dict) else None!r}, this version reads {RUN_SCHEMA}")
+            names = meta["frames"] if frames is True else [n for n in (frames or ()) if n in meta["frames"]]
+            out = {n: pd.read_parquet(io.BytesIO(z.read(f"{n}.parquet")), engine="pyarrow") for n in names}
+    except FileNotFoundError: raise
+    except Exception as e:  # a damaged file: zipfile, json and pyarrow have many error types
+        raise ValueError(f"The run '{path}' is unreadable ({type(e).__name__}: {e}): build the report again.") from None
+    return meta, out
 
 # %% ../nbs/00a_store.ipynb #3f6fd367
 @contextlib.contextmanager

@@ -51,15 +51,16 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 METRICS = ("strategy_sharpe", "buy_hold_sharpe", "strategy_max_drawdown", "hit_rate", "r2_oos", "dm_p")
-HORIZON_METRICS = ("r2_vs_zero", "dm_p", "hit_rate", "cover80", "cover95")
+HORIZON_METRICS = ("r2_vs_zero", "dm_p", "hit_rate")  # and each band's coverage, named by its level (h_cover80, h_cover95)
 
 def report_metrics(summary: store.ReportSummary) -> list[tuple[str, float, int]]:
     "(name, value, step) of each number of `summary`: its strategy and skill, per horizon too when it has them."
     out = [(k, float(getattr(summary, k)), 0) for k in METRICS if getattr(summary, k) is not None]
     out += [(k, float(getattr(summary, k)), 0) for k in ("beat_zero", "beat_buy_hold")]
     out.append(("rows", float(summary.rows), 0))
-    for rec in getattr(summary, "horizons", None) or []:  # one record per h, once reports score every horizon
-        out += [(f"h_{k}", float(rec[k]), int(rec["h"])) for k in HORIZON_METRICS if rec.get(k) is not None]
+    for rec in summary.horizons:
+        out += [(f"h_{k}", float(getattr(rec, k)), rec.h) for k in HORIZON_METRICS if getattr(rec, k) is not None]
+        out += [(f"h_cover{lv}", float(v), rec.h) for lv, v in rec.cover.items() if v is not None]
     return out
 
 def code_version() -> dict:
@@ -137,7 +138,7 @@ def log_report(files: store.ReportFiles,  # the report's files, `store.report_fi
         ms = int(pd.Timestamp(summary.generated_at).timestamp() * 1000)
         client.log_batch(rid, metrics=[Metric(k, v, ms, step) for k, v, step in report_metrics(summary)],
                          params=[Param(k, str(v)) for k, v in flatten(summary.config).items()])
-        for path in (files.html, files.summary, files.predictions, *_page_files(files.html)):
+        for path in (files.html, files.summary, files.run, *_page_files(files.html)):
             if path.exists(): client.log_artifact(rid, str(path), "report")
         model = final_model_file(summary)
         if model is not None: client.log_artifact(rid, str(model), "model")

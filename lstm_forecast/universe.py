@@ -88,7 +88,7 @@ def report_task(ticker: str,  # Yahoo symbol
             os.environ.update(TASK_THREAD_ENV)  # inherited by the report's kernel; this worker process runs one task at a time
             os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
             path = build_report(ticker, out_dir, start=start, end=end, source=source, overrides=overrides, progress=False,
-                                benchmark=benchmark, self_contained=self_contained)
+                                benchmark=benchmark, self_contained=self_contained, prices=prices)  # loaded once
             out.update(status="built", path=str(path), reason=why)
     except (ReportError, DataError, ValueError) as e: out["reason"] = str(e)
     out["seconds"] = round(time.perf_counter() - t0, 1)

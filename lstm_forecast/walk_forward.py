@@ -257,6 +257,7 @@ class WalkForward:
     train_pred: dict  # fold -> in-sample predictions on the training window (for the confidence gate)
     config: Config
     paths: pd.DataFrame | None = None  # per test day: the recursive path's predicted log return of day h = 1..max_horizon (columns)
+    close: pd.Series | None = None  # the daily closes it ran on, every day: what its forecasts are scored against
 
     @property
     def baselines(self) -> list[str]:
@@ -302,7 +303,7 @@ def _fold_line(folds: list, i: dict) -> str:
     return (f"fold {i['fold'] + 1}/{len(folds)}: test {i['test_start']:%Y-%m-%d}..{i['test_end']:%Y-%m-%d}, "
             f"train loss {i['final_loss']:.3g}, {i['seconds']:.1f} s")
 
-def _gather(results: list, cfg: Config) -> WalkForward:
+def _gather(results: list, cfg: Config, close: pd.Series) -> WalkForward:
     "The `WalkForward` of the folds' `run_fold` results."
     lags = [f"lag_{j}" for j in range(cfg.model.seq_len - 1, -1, -1)]
     return WalkForward(
@@ -312,7 +313,8 @@ def _gather(results: list, cfg: Config) -> WalkForward:
         attention=pd.concat([pd.DataFrame(r["attention"], index=r["predictions"].index, columns=lags) for r in results]),
         train_pred={r["info"]["fold"]: r["train_pred"] for r in results},
         config=cfg,
-        paths=pd.concat([r["paths"] for r in results]) if all(r["paths"] is not None for r in results) else None)
+        paths=pd.concat([r["paths"] for r in results]) if all(r["paths"] is not None for r in results) else None,
+        close=close.astype(np.float64))
 
 def walk_forward(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
                  cfg: Config = Config(),
@@ -332,7 +334,7 @@ def walk_forward(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
     for r in _run_folds(feats, prices, folds, cfg, forecasters):
         _say(progress, _fold_line(folds, r["info"]))
         results.append(r)
-    return _gather(results, cfg)
+    return _gather(results, cfg, prices["Close"])
 
 # %% ../nbs/05_walk_forward.ipynb #8c3d0e04
 def _pooled_fold(feats: dict, prices: dict, fold: Fold, cfg: Config, embed: int = 0) -> dict:
@@ -358,4 +360,4 @@ def pooled_walk_forward(prices: dict,  # ticker -> daily OHLCV
     for r in _in_workers([partial(_pooled_fold, feats, prices, f, cfg, embed) for f in folds], _workers(cfg, folds)):
         for t, x in r.items(): results[t].append(x)
         _say(progress, f"pooled {_fold_line(folds, x['info'])} (the last ticker's)")
-    return {t: _gather(rs, cfg) for t, rs in results.items()}
+    return {t: _gather(rs, cfg, prices[t]["Close"]) for t, rs in results.items()}

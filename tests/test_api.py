@@ -51,29 +51,21 @@ def import_prices(cache: Path):
 
 
 def write_report(reports: Path, prices, cfg):
-    "A report of `prices` as a report run stores it: page, a real walk-forward's predictions, summary (skill from them, strategy made up)."
+    "A report of `prices` as `lstm-forecast report` stores it: the run (`run_report`, saved), a stand-in page, the summary last."
     from lstm_forecast import store
-    from lstm_forecast.walk_forward import walk_forward
-    from lstm_forecast.forecast import stored_predictions
-    wf = walk_forward(prices, cfg, progress=False)
-    t, p = prices.attrs["ticker"], wf.predictions
-    hit, r2 = float(((p.pred > 0) == (p.target > 0)).mean()), float(1 - ((p.target - p.pred) ** 2).sum() / (p.target ** 2).sum())
-    files = store.report_files(t, reports)
-    store.write_predictions(files.predictions, stored_predictions(wf))  # with the paths: the band's errors
-    store.write_atomic(files.html, f"<html><body>{t}</body></html>")
-    summary = store.ReportSummary(
-        ticker=t, source=prices.attrs["source"], start=f"{wf.predictions.index[0]:%Y-%m-%d}",
-        end=f"{wf.predictions.index[-1]:%Y-%m-%d}", rows=len(prices), last_data_date=f"{prices.index[-1]:%Y-%m-%d}",
-        data_digest=store.data_digest(prices), config=cfg.to_dict(), config_key=store.config_key(cfg),
-        model_key=store.model_key(cfg), seed=cfg.seed, strategy_sharpe=0.3, buy_hold_sharpe=0.5, strategy_max_drawdown=-0.12,
-        hit_rate=hit, r2_oos=r2, dm_p=None, beat_zero=False, beat_buy_hold=False, generated_at="2026-01-02T03:04:05+00:00")
-    store.write_atomic(files.summary, summary.to_json())
-    return summary
+    from lstm_forecast.run import run_report
+    run = run_report(prices, cfg, benchmark="none")
+    run.save(reports)
+    files = store.report_files(run.summary.ticker, reports)
+    store.write_atomic(files.html, f"<html><body>{run.summary.ticker}</body></html>")
+    store.write_atomic(files.summary, run.summary.to_json())
+    return run.summary
 
 
 def report_config():
-    "The served tiny model, with its folds run in this process and the fast regime rule (neither is part of the model key)."
-    return with_overrides(Config(), {**FAST, "walk_forward.workers": 1, "regime.method": "trend"})
+    "The served tiny model, with its folds run in this process, a year apart, and the fast regime rule (none of it is part of the model key)."
+    return with_overrides(Config(), {**FAST, "walk_forward.workers": 1, "regime.method": "trend", "walk_forward.test": 252,
+                                     "walk_forward.step": 252})
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +75,7 @@ def data(tmp_path_factory):
     from lstm_forecast.data import load_prices
     cache, reports = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("reports")
     import_prices(cache)
-    summary = write_report(reports, load_prices("^GSPC", start="2016-01-01"), report_config())
+    summary = write_report(reports, load_prices("^GSPC"), report_config())  # the prices the server loads: its band serves them
     store.write_atomic(reports / "BAD.json", '{"schema": 0}')  # from an older version: unreadable
     store.write_atomic(reports / "BAD.html", "<html></html>")
     return dict(cache=cache, reports=reports, summary=summary)
@@ -156,7 +148,9 @@ def test_forecast_has_the_band_model_and_record_of_its_report(server, data):
     cfg = with_overrides(Config(), FAST)
     assert (f["model"]["preset"], f["model"]["description"]) == ("custom", model_line(cfg))  # which model answered
     assert f["model"]["train_window"][1] < f["origin"] == s.last_data_date
-    assert f["record"]["h"] == 1 and f["record"]["hit_rate"] == s.hit_rate and "one-day" in f["record"]["note"]
+    assert f["model"]["source"] == "report"  # the report's own forecast: same model, same prices
+    assert {k: f["record"][k] for k in ("h", "n", "r2_vs_zero", "cover")} == {"h": 7, "n": s.horizon(7).n,
+                                                                              "r2_vs_zero": s.horizon(7).r2_vs_zero, "cover": s.horizon(7).cover}
     code, _, msft = get(server + "/api/v1/forecast/MSFT?horizon=2")
     assert code == 200 and not msft["band"]["available"] and msft["record"] is None
     assert "lstm-forecast report MSFT" in msft["band"]["note"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from lstm_forecast.config import DEFAULT_NOTE
-from lstm_forecast.report import run_notebook, template_path
+from lstm_forecast.report import build_report
 from lstm_forecast.store import read_summary, report_files
 
 from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT, free_port, start_server
@@ -29,12 +29,11 @@ def status(url: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    "A reports directory holding a fast walk-forward report summary of ^GSPC and its out-of-sample predictions."
-    out, work = tmp_path_factory.mktemp("reports"), tmp_path_factory.mktemp("run")
-    run_notebook(template_path(), work / "backtest.ipynb", dict(ticker="^GSPC", start="2016-01-01", overrides=FAST,
-                 report_dir=str(out)), cwd=work, progress=False)
-    assert report_files("^GSPC", out).predictions.exists() and read_summary("^GSPC", out).model_key
+def reports(module_cache, tmp_path_factory):
+    "A reports directory holding a fast report of the whole ^GSPC sample (the prices the dashboard loads), folds a year apart."
+    out = tmp_path_factory.mktemp("reports")
+    build_report("^GSPC", out, overrides={**FAST, "walk_forward.test": 252, "walk_forward.step": 252}, progress=False, benchmark="none")
+    assert report_files("^GSPC", out).run.exists() and read_summary("^GSPC", out).model_key
     return out
 
 

@@ -18,7 +18,7 @@ def perturb_after(prices: pd.DataFrame, T: pd.Timestamp, seed: int = 0) -> pd.Da
     return out
 
 def run(prices, cfg):
-    bt = evaluate(walk_forward(prices, cfg, progress=False), prices)
+    bt = evaluate(walk_forward(prices, cfg, progress=False))
     return bt.wf.predictions.join(bt.wf.paths.add_prefix("path_")), bt.sizing  # with each test day's 1..30 day path
 
 @pytest.fixture(scope="module", params=["synthetic", "MSFT"])

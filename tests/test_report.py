@@ -7,11 +7,12 @@ import nbformat, pytest
 from lstm_forecast.config import DEFAULT_NOTE, Config, model_line, with_overrides
 from lstm_forecast.data import DataError, check_history, load_prices
 from lstm_forecast.report import ReportError, build_report
-from lstm_forecast.store import read_predictions, read_summary, report_files
+from lstm_forecast.run import Run
+from lstm_forecast.store import read_summary, report_files
 
 from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CLI, OFFLINE, ROOT
 FAST = ["--start", "2016-01-01", "--set", "model.epochs=2"]  # 3 years of the sample: 4 folds of 2 epochs
-PUBLISHED = ("html", "notebook", "summary", "predictions")  # the files of a good report (`store.ReportFiles`)
+PUBLISHED = ("html", "notebook", "summary", "run")  # the files of a good report (`store.ReportFiles`)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_report_has_outputs_no_code_and_the_verdict(run):
     # offline, the bundled S&P 500 sample stands in for SPY, and the note says so
     assert re.search(r"stands in for (&#x27;|&#39;|')SPY", page), "the benchmark's note is missing"
     assert re.search(r"Out of sample the model (beat|did not beat|(&#39;|')s errors equal)", page), "the verdict is missing"
-    assert len(read_predictions(run.files.predictions)) > 0  # the out-of-sample predictions, for the dashboard's band
+    assert len(Run.load(run.files.run.parent, "^GSPC").backtest.wf.predictions) > 0  # the saved run, for the dashboard's band
     s = read_summary("^GSPC", run.out)  # a typed record of the current schema, or a ValueError
     assert (s.ticker, s.source, s.config["model"]["epochs"]) == ("^GSPC", "sample", 2)
     assert (s.seed, s.config["seed"]) == (7, 7)  # --set seed=7 is honoured

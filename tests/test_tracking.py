@@ -130,7 +130,7 @@ def test_a_page_that_loads_the_shared_plotly_js_is_logged_with_it(reports, tmp_p
     out.mkdir()
     for t in ("^GSPC", "MSFT"):
         f = store.report_files(t, reports["out"])
-        for path in (f.html, f.summary, f.predictions): shutil.copy(path, out)  # MSFT's page stays self-contained
+        for path in (f.html, f.summary, f.run): shutil.copy(path, out)  # MSFT's page stays self-contained
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# ^GSPC")])
     store.write_atomic(store.report_files("^GSPC", out).html, notebook_html(nb, "^GSPC backtest report", self_contained=False))
     js = write_plotly_js(out)

@@ -38,8 +38,8 @@ def mtimes(out: Path) -> dict[str, int]:
 
 
 def file_mtimes(out: Path) -> dict[str, int]:
-    "Every file of the good tickers' reports (html, notebook, summary, predictions) and its mtime."
-    return {str(p): p.stat().st_mtime_ns for t in GOOD for k in ("html", "notebook", "summary", "predictions")
+    "Every file of the good tickers' reports (html, notebook, summary, run) and its mtime."
+    return {str(p): p.stat().st_mtime_ns for t in GOOD for k in ("html", "notebook", "summary", "run")
             if (p := getattr(report_files(t, out), k)).exists()}
 
 
@@ -87,7 +87,7 @@ def runs(tmp_path_factory):
 def test_two_reports_and_one_recorded_failure(runs):
     res = runs.first
     assert list(res.index) == [*GOOD, BAD] and list(res.status) == ["built", "built", "failed"], res
-    for t in GOOD: assert all(getattr(report_files(t, runs.out), k).exists() for k in ("html", "notebook", "summary", "predictions"))
+    for t in GOOD: assert all(getattr(report_files(t, runs.out), k).exists() for k in ("html", "notebook", "summary", "run"))
     assert not report_files(BAD, runs.out).html.exists()
     sentence = res.loc[BAD, "reason"]
     assert sentence.startswith("'KO' has 100 daily rows but the config needs at least 271") and sentence.count(". ") == 0
