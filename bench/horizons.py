@@ -43,7 +43,7 @@ def one(ticker: str, years: int) -> dict:
     if path.exists(): return pickle.loads(path.read_bytes())
     t0 = time.perf_counter()
     wf = walk_forward(px, cfg, progress=False)
-    skill, coverage = horizon_scores(wf, px)
+    skill, coverage, _, _ = horizon_scores(wf)
     out = dict(ticker=ticker, skill=skill, coverage=coverage, seconds=time.perf_counter() - t0, folds=len(wf.folds))
     store.write_atomic(path, pickle.dumps(out))
     return out

@@ -219,7 +219,7 @@ def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` pars
     f.add_argument("--horizon", type=int, metavar="N", help="trading days ahead, 1 to 30 (default: the config's forecast.horizon, 7)")
     f.add_argument("--format", choices=("table", "json", "csv"), default="table", help="how to print it (default table)")
     f.add_argument("--out", default="reports", metavar="REPORTS",
-                   help="the report folder whose walk-forward errors make the band (default reports)")
+                   help="the report folder whose saved run gives the band (default reports)")
     f.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="config override on top of LSTM_FORECAST_OVERRIDES, e.g. model.epochs=2 (the band needs a report of the same model)")
     f.add_argument("--quiet", action="store_true", help="no training progress on standard error")

@@ -14,7 +14,7 @@ from .forecast import band_columns
 __all__ = ['COLORS', 'TEMPLATE', 'price_regime', 'equity_curves', 'underwater', 'rolling_sharpe', 'monthly_table',
            'monthly_heatmap', 'predicted_vs_realized', 'ic_bars', 'position_chart', 'horizon_chart', 'attention_by_lag',
            'ablation_chart', 'candlestick', 'forecast_chart', 'return_histogram', 'rolling_beta_chart',
-           'yearly_returns_chart', 'cost_sweep_chart']
+           'yearly_returns_chart', 'cost_sweep_chart', 'page_renderer']
 
 # %% ../nbs/11_plots.ipynb #3465f4fd
 COLORS = dict(net="#1f5fbf", gross="#8fb3e8", buy_hold="#7f7f7f", price="#222222", ma_short="#e08a1e",
@@ -381,3 +381,22 @@ def cost_sweep_chart(sweep: pd.DataFrame,  # `tearsheet.cost_sweep`: sharpe per 
         fig.add_vline(x=break_even, line=dict(color=COLORS["down"], dash="dash", width=1.3), showlegend=True,
                       name=f"break-even ({break_even:.1f} bps)")
     return fig
+
+# %% ../nbs/11_plots.ipynb #d3bf00cb
+def page_renderer(name: str = "lstm_forecast",  # the name it is registered under in `plotly.io.renderers`
+                 ) -> str:
+    "Register a plotly renderer whose outputs hold each figure as JSON and as offline HTML (plotly.js inline once); its name."
+    import plotly.io as pio
+    from plotly.io.base_renderers import PlotlyRenderer
+    from plotly.offline import get_plotlyjs
+
+    class Both(PlotlyRenderer):
+        inlined = False  # plotly.js is in the outputs already
+        def to_mimebundle(self, fig_dict):
+            html = pio.to_html(fig_dict, include_plotlyjs=False, include_mathjax=False, full_html=False, validate=False)
+            if not Both.inlined:  # as the global `Plotly` even where a page loads require.js (nbconvert's does): `define` hidden
+                html = f'<script charset="utf-8">(function (define) {{ {get_plotlyjs()} }})(undefined);</script>{html}'
+            Both.inlined = True
+            return {**super().to_mimebundle(fig_dict), "text/html": html}
+    pio.renderers[name] = Both()
+    return name

@@ -409,8 +409,8 @@ SKILL_HORIZON = 7  # the index shows each report's skill at this horizon: the da
 
 def _week(s: ReportSummary) -> list[str]:
     "The R² against no change and DM p of the path at `SKILL_HORIZON` days, or dashes when the report did not score it."
-    r = next((r for r in s.horizons if r.get("h") == SKILL_HORIZON), {})
-    return [_num(r.get("r2_vs_zero"), ".4f"), _num(r.get("dm_p"), ".3f")]
+    r = s.horizon(SKILL_HORIZON)
+    return [_num(None if r is None else r.r2_vs_zero, ".4f"), _num(None if r is None else r.dm_p, ".3f")]
 
 def _model(s: ReportSummary) -> str:
     "The preset of the report's model (`config.preset_name`), or '?' when its config is not one this version reads."

@@ -253,3 +253,32 @@ def test_installed_copy_builds_a_report(tmp_path):
     page = (work / "out" / "^GSPC.html").read_text()
     assert not re.search(r"<script[^>]*\bsrc=", page) and "Plotly.newPlot" in page and not list((work / "out").glob("*.js"))  # one self-contained file
     assert (work / "out" / "^GSPC.html").stat().st_size > 100_000 and read_summary("^GSPC", work / "out").config["model"]["epochs"] == 1
+
+
+def test_the_template_by_hand_and_plain_nbconvert_show_every_figure(cache, tmp_path):
+    "`papermill nbs/backtest.ipynb out.ipynb -p ticker ^GSPC` computes the run itself; `jupyter nbconvert --to html --no-input` draws its figures offline."
+    from playwright.sync_api import sync_playwright
+    bin_ = Path(sys.executable).parent
+    out = tmp_path / "out.ipynb"
+    res = subprocess.run([str(bin_ / "papermill"), str(ROOT / "nbs" / "backtest.ipynb"), str(out), "-p", "ticker", "^GSPC",
+                          "-p", "start", "2016-01-01", "-p", "benchmark", "none", "-y", "overrides: {model.epochs: 1}",
+                          "--no-progress-bar"], capture_output=True, text=True, env={**os.environ, **OFFLINE}, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    figures = _plotly_figures(nbformat.read(out, as_version=4))
+    assert figures >= 15
+    res = subprocess.run([str(bin_ / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(out)], capture_output=True, text=True,
+                         env={**os.environ, **OFFLINE}, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=dict(width=1280, height=900))
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())  # offline
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(out.with_suffix(".html").resolve().as_uri(), wait_until="load")
+            page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {figures}", timeout=60_000)
+            drawn = page.locator(".js-plotly-plot").count()
+            page.screenshot(path=str(ARTIFACTS / "nbconvert_GSPC.png"))
+        finally: browser.close()
+    assert drawn == figures and not errors, (drawn, figures, errors)

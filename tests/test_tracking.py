@@ -51,9 +51,9 @@ def check_run(row: pd.Series, client, summary_file: Path, model: Path | None, pa
     assert row["tags.lstm_forecast_version"] and len(row["tags.git_commit"]) == 40
     rid, t = row["run_id"], s["ticker"]
     got = sorted(a.path for a in client.list_artifacts(rid, "report"))
-    assert got == sorted([*(f"report/{t}{x}" for x in (".html", ".json", ".predictions.parquet")), *(["report/plotly.min.js"] if page_js else [])])
+    assert got == sorted([*(f"report/{t}{x}" for x in (".html", ".json", ".run.zip")), *(["report/plotly.min.js"] if page_js else [])])
     assert json.loads(Path(client.download_artifacts(rid, f"report/{t}.json")).read_text()) == s
-    assert Path(client.download_artifacts(rid, f"report/{t}.predictions.parquet")).read_bytes() == summary_file.with_name(f"{t}.predictions.parquet").read_bytes()
+    assert Path(client.download_artifacts(rid, f"report/{t}.run.zip")).read_bytes() == summary_file.with_name(f"{t}.run.zip").read_bytes()
     models = [a.path for a in client.list_artifacts(rid, "model")]
     assert models == ([f"model/{model.name}"] if model else [])
 
