@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import free_port, start_server
+from lstm_forecast.testing import free_port, start_server
 from test_api import import_prices, report_config, write_report
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
