@@ -5,15 +5,13 @@ and from several client threads at once, and the percentiles printed.
 
 usage: .venv/bin/python bench/api.py [--fast] [--requests 500] [--threads 8] [--horizon 7] [--reports DIR]
        (default config: about a minute to train the final model, then ~1-2 minutes of requests on 2 cores)"""
-import argparse, json, sys, tempfile, time
+import argparse, json, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from test_api import FAST, api_server, get  # noqa: E402 (the test's way of serving it)
+from lstm_forecast.testing import FAST_API as FAST, api_server, get  # the API tests' way of serving it
 
 
 def timed(url: str) -> float:
