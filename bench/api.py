@@ -6,15 +6,13 @@ the server, and the forecasts at each horizon are timed one at a time, then from
 
 usage: .venv/bin/python bench/api.py [--fast] [--requests 500] [--threads 8] [--horizons 7,30] [--reports DIR | --no-report]
        (default config: the report takes a few minutes on 2 cores; --fast: about a minute)"""
-import argparse, json, sys, tempfile, time
+import argparse, json, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from test_api import FAST, api_server, get, report_config, write_report  # noqa: E402 (the test's way of serving it)
+from lstm_forecast.testing import FAST_API as FAST, api_server, get, report_config, write_report  # the API tests' way of serving it
 
 
 def timed(url: str) -> float:

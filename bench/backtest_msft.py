@@ -10,14 +10,13 @@ Not part of CI: the default run takes a few minutes.
 """
 from __future__ import annotations
 import argparse, os, resource, sys, time
-from pathlib import Path
 import numpy as np, pandas as pd, torch
 from lstm_forecast.backtest import run_backtest
 from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import check_history, read_price_csv
 from lstm_forecast.store import config_key
+from lstm_forecast.testing import STOCKS
 
-STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 DAYS_PER_YEAR = 252
 
 

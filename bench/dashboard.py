@@ -2,14 +2,11 @@
 and the memory and time of five concurrent page sessions. Default config on the bundled ^GSPC, offline.
 
 usage: .venv/bin/python bench/dashboard.py   (about 2-3 minutes on 2 cores; prints a table of numbers)"""
-import asyncio, os, re, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import argparse, asyncio, os, re, tempfile, time, urllib.error, urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 # the tests' browser and network settings, and their way of serving the dashboard
-from conftest import CHROMIUM, CHROMIUM_ARGS, OFFLINE  # noqa: E402
-from test_dashboard import free_port, make_dashboard_args  # noqa: E402
+from lstm_forecast.testing import CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT, free_port, make_dashboard_args, start_server
 
 LONG = 150_000  # ms
 CANDLES = "() => [...document.querySelectorAll('.js-plotly-plot')].some(d => (d.data || []).some(t => t.type === 'candlestick'))"
@@ -82,15 +79,10 @@ async def main():
         port = free_port()
         env = {**os.environ, **OFFLINE, "LSTM_FORECAST_CACHE": cache}
         env.pop("LSTM_FORECAST_OVERRIDES", None)  # the default config
-        log = open(Path(tempfile.gettempdir()) / "lstm_forecast_bench_voila.log", "w")  # kept for a look afterwards
-        proc = subprocess.Popen(make_dashboard_args(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        log = Path(tempfile.gettempdir()) / "lstm_forecast_bench_voila.log"  # kept for a look afterwards
         url = f"http://127.0.0.1:{port}/"
-        try:
-            for _ in range(240):
-                try: urllib.request.urlopen(url + "voila/files/ping.png", timeout=5)
-                except urllib.error.HTTPError: break
-                except (urllib.error.URLError, ConnectionError, TimeoutError): time.sleep(0.25)
+        # ping.png answers 404 without starting a kernel; on the way out voila's whole session stops, kernels too
+        with start_server(make_dashboard_args(port), url + "voila/files/ping.png", env, log, timeout=60, cwd=ROOT) as proc:
             say("voila idle: RSS / PSS MB (processes)", "%.0f / %.0f (%d)" % memory(proc.pid))
             async with async_playwright() as p:
                 browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -122,12 +114,9 @@ async def main():
             t0 = time.perf_counter()
             with urllib.request.urlopen(url, timeout=600) as r: r.read()  # its kernel lives until culled: measured last
             say("GET / without a browser (kernel + notebook run + HTML), s", f"{time.perf_counter() - t0:.1f}")
-        finally:
-            proc.terminate()
-            try: proc.wait(30)
-            except subprocess.TimeoutExpired: os.killpg(proc.pid, 9); proc.wait()
     return rows
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()  # --help
     asyncio.run(main())

@@ -11,11 +11,10 @@ volatile origins; then the wall time of `--timing` tickers' walk-forwards with a
 """
 import argparse, pickle, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np, pandas as pd
+from lstm_forecast.testing import STOCKS
 
-STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 H_SHOWN = (1, 2, 3, 5, 7, 10, 15, 20, 30)
 
 

@@ -2,16 +2,15 @@
 
 Run by hand (not in CI):  .venv/bin/pip install pyinstrument && .venv/bin/python bench/profile_fold.py
 """
-from pathlib import Path
 import torch
 from pyinstrument import Profiler
 from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import read_price_csv
 from lstm_forecast.features import make_features
 from lstm_forecast.walk_forward import make_folds, run_fold
+from lstm_forecast.testing import STOCKS
 
 torch.set_num_threads(1)
-STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 px = read_price_csv(STOCKS / "MSFT.csv").iloc[-2600:]
 cfg = with_overrides(Config(), {"walk_forward.workers": 1})
 feats = make_features(px, cfg.features)

@@ -23,9 +23,9 @@ from lstm_forecast.bands import realized_returns
 from lstm_forecast.config import PRESETS, Config, with_overrides
 from lstm_forecast.data import read_price_csv
 from lstm_forecast.metrics import horizon_skill
+from lstm_forecast.testing import ROOT, STOCKS
 from lstm_forecast.walk_forward import FORECASTERS, MODEL, _die_with_parent, pooled_walk_forward, walk_forward
 
-ROOT = Path(__file__).resolve().parents[1]
 HARNESS = "skill/1"  # part of every cache key: change it when the scoring changes
 H = 7  # the horizon scored besides one day (the dashboard opens on 7 days)
 BASE = {"regime.method": "none", "walk_forward.workers": 1, "model.threads": 1, "forecast.max_horizon": H}
@@ -145,7 +145,7 @@ def main():
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated presets, pooled-<preset> or pooled-<preset>-embed")
     ap.add_argument("--years", type=int, default=4, help="the last N years of each ticker (N x 252 days with a target)")
     ap.add_argument("--processes", type=int, default=2, help="tasks at once, one per worker process")
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "stocks")
+    ap.add_argument("--data", type=Path, default=STOCKS)
     ap.add_argument("--tickers", default="", help="comma-separated subset (default: every CSV in --data)")
     ap.add_argument("--cache", type=Path, default=ROOT / "bench" / "cache" / "skill")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")

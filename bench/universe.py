@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse, json, os, sys, tempfile, time
 from pathlib import Path
 import pandas as pd
+from lstm_forecast.testing import STOCKS
 
-STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 DAYS_PER_YEAR = 252
 TEN = ["AAPL", "AMZN", "BA", "BAC", "CAT", "CSCO", "DIS", "GE", "GOOGL", "GS"]
 KEYS = ["strategy_sharpe", "buy_hold_sharpe", "hit_rate", "r2_oos", "dm_p", "data_digest"]

@@ -5,13 +5,12 @@ Prints folds, the wall time of each path, the speed-up measured in this run, pea
 that both paths give the same predictions bit for bit.
 """
 import argparse, os, resource, sys, time
-from pathlib import Path
 import numpy as np, torch
 from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import read_price_csv
 from lstm_forecast.walk_forward import walk_forward
+from lstm_forecast.testing import STOCKS
 
-STOCKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stocks"
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

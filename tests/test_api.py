@@ -1,38 +1,17 @@
 "The REST API as a client sees it: `lstm-forecast serve` (waitress) on loopback, offline, with a tiny model."
-import contextlib, json, os, subprocess, time, urllib.error, urllib.request
+import json, os, subprocess, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from lstm_forecast.config import Config, model_line, with_overrides
 
-from conftest import CLI, OFFLINE, STOCKS, free_port, start_server
+from lstm_forecast.testing import CLI, STOCKS, api_server, free_port, get, report_config, write_report
+from lstm_forecast.testing import FAST_API as FAST
 
-FAST = {"model.epochs": 1, "model.hidden": 8, "model.seq_len": 20, "walk_forward.train": 200}
 SLOW = {**FAST, "model.epochs": 150}  # a few seconds of training: long enough to find it running
 KEY = "test-key-0123456789abcdef"
 ORIGIN = "http://app.example"
-
-
-def get(url: str, headers: dict | None = None, timeout: float = 600) -> tuple[int, dict, object]:
-    "(status, headers, JSON body) of GET `url`; any status, never an exception for 4xx/5xx."
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r: status, head, body = r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e: status, head, body = e.code, dict(e.headers), e.read()
-    assert head.get("Content-Type", "").startswith("application/json"), (url, status, head, body[:300])
-    return status, head, json.loads(body)
-
-
-@contextlib.contextmanager
-def api_server(cache: Path, reports: Path, log: Path, overrides: dict = FAST, env: dict | None = None, args=()):
-    "`lstm-forecast serve` on a free loopback port with its own cache and reports; yields its base URL, then stops it."
-    port = free_port()
-    full = {k: v for k, v in os.environ.items()
-            if k not in ("LSTM_FORECAST_API_KEY", "LSTM_FORECAST_CORS_ORIGINS", "LSTM_FORECAST_REPORTS")}
-    full.update(OFFLINE, LSTM_FORECAST_CACHE=str(cache), LSTM_FORECAST_OVERRIDES=json.dumps(overrides), **(env or {}))
-    cmd = [str(CLI), "serve", "--port", str(port), "--reports", str(reports), *args]
-    with start_server(cmd, f"http://127.0.0.1:{port}/health", full, log): yield f"http://127.0.0.1:{port}"
 
 
 def import_prices(cache: Path):
@@ -48,24 +27,6 @@ def import_prices(cache: Path):
     finally:
         if old is None: os.environ.pop("LSTM_FORECAST_CACHE")
         else: os.environ["LSTM_FORECAST_CACHE"] = old
-
-
-def write_report(reports: Path, prices, cfg):
-    "A report of `prices` as `lstm-forecast report` stores it: the run (`run_report`, saved), a stand-in page, the summary last."
-    from lstm_forecast import store
-    from lstm_forecast.run import run_report
-    run = run_report(prices, cfg, benchmark="none")
-    run.save(reports)
-    files = store.report_files(run.summary.ticker, reports)
-    store.write_atomic(files.html, f"<html><body>{run.summary.ticker}</body></html>")
-    store.write_atomic(files.summary, run.summary.to_json())
-    return run.summary
-
-
-def report_config():
-    "The served tiny model, with its folds run in this process, a year apart, and the fast regime rule (none of it is part of the model key)."
-    return with_overrides(Config(), {**FAST, "walk_forward.workers": 1, "regime.method": "trend", "walk_forward.test": 252,
-                                     "walk_forward.step": 252})
 
 
 @pytest.fixture(scope="module")

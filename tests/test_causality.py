@@ -5,7 +5,7 @@ filter both run forward through the series, so the operations that produce day t
 series stops at t or goes on; the prefix and the full run give bit-identical numbers.
 """
 import numpy as np, pandas as pd, pytest
-from conftest import stock_csv
+from lstm_forecast.testing import stock_csv
 from lstm_forecast.config import FeatureConfig, RegimeConfig
 from lstm_forecast.data import synthetic_prices
 from lstm_forecast.features import FEATURES, make_features

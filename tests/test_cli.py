@@ -3,7 +3,7 @@ import os, shlex, subprocess
 
 import pytest
 
-from conftest import CACHE_VAR, CLI, FAST, OFFLINE
+from lstm_forecast.testing import CACHE_VAR, CLI, FAST, OFFLINE
 
 # the forecast of the bundled sample with a tiny model, offline: trained once, then from the model cache
 FORECAST = ["forecast", "^GSPC", "--set", "model.epochs=1", *(a for k, v in FAST.items() if k != "model.epochs" for a in ("--set", f"{k}={v}"))]

@@ -1,24 +1,14 @@
 "The Voila dashboard in a headless browser: served as `make dashboard` serves it, offline, with a fast model."
-import json, os, re, shlex, sys, time, urllib.error, urllib.request
-from pathlib import Path
+import json, os, re, time, urllib.error, urllib.request
 
 import pytest
 from lstm_forecast.config import DEFAULT_NOTE
 from lstm_forecast.report import build_report
 from lstm_forecast.store import read_summary, report_files
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT, free_port, start_server
-from conftest import FAST_SERIAL as FAST
-VOILA = Path(sys.executable).with_name("voila")
+from lstm_forecast.testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, OFFLINE, ROOT, free_port, make_dashboard_args, start_server
+from lstm_forecast.testing import FAST_SERIAL as FAST
 LONG = 180_000  # ms: a kernel start and the notebook's imports take 10-20 s on a busy 2-core machine
-
-
-def make_dashboard_args(port: int) -> list[str]:
-    "The voila command line of the Makefile's `dashboard` target, on `port`."
-    text = (ROOT / "Makefile").read_text()
-    recipe = re.search(r"^dashboard:.*\n((?:\t.*\n)+)", text, re.M).group(1)
-    args = shlex.split(recipe.replace("\\\n", " ").replace("$(BIN)/voila", str(VOILA)))
-    return [f"--port={port}" if a.startswith("--port=") else a for a in args]
 
 
 def status(url: str) -> int:

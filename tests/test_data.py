@@ -1,7 +1,7 @@
 "Real-data and process-level checks of lstm_forecast.data; the behaviour lessons live in nbs/01_data.ipynb."
 import os, subprocess, sys, time, warnings
 import pandas as pd, pytest
-from conftest import STOCKS
+from lstm_forecast.testing import STOCKS
 from lstm_forecast.config import Config
 from lstm_forecast.data import (OHLCV, DataError, cache_path, check_history, import_csv, load_prices, read_price_csv,
                                 write_cache)

@@ -1,7 +1,7 @@
 "Figures drawn in a real browser: labels inside the figure, axis titles clear of the tick labels; screenshots left in tests/artifacts."
 import numpy as np, pandas as pd, plotly.io as pio, pytest
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from lstm_forecast.testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from lstm_forecast.plots import attention_by_lag, ic_bars
 
 

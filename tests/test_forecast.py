@@ -11,7 +11,7 @@ from lstm_forecast.features import FEATURES, make_features
 from lstm_forecast.model import make_sequences, predict
 from lstm_forecast.walk_forward import walk_forward, fold_seed, predict_rows
 from lstm_forecast.forecast import fit_final, forecast
-from conftest import CACHE_VAR, FAST_SERIAL, stock_csv, stock_prices
+from lstm_forecast.testing import CACHE_VAR, FAST_SERIAL, stock_csv, stock_prices
 
 FAST = with_overrides(Config(), FAST_SERIAL)
 

@@ -1,22 +1,16 @@
 "A report killed mid walk-forward leaves no process, no temporary file and no half-written report (issue 10); the mechanism is `report.supervised_tempdir`."
-import os, signal, subprocess, sys, time
+import os, signal, subprocess, time
 from pathlib import Path
 
 import psutil, pytest
+from lstm_forecast.testing import CACHE_VAR, CLI, ROOT, marked
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI = Path(sys.executable).with_name("lstm-forecast")
 SMALL = ["--start", "2010-01-01", "--set", "model.epochs=3", "--set", "walk_forward.workers=2"]  # two fold workers, many folds
 
 
 def _ours(cache: Path) -> list[psutil.Process]:
     "Every process started by the run: they all inherit its `LSTM_FORECAST_CACHE`, whatever starts them."
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get("LSTM_FORECAST_CACHE") == str(cache) and p.status() != psutil.STATUS_ZOMBIE: found.append(p)
-        except psutil.Error: pass
-    return found
+    return marked(CACHE_VAR, str(cache))
 
 
 def _until(check, seconds: float):

@@ -8,7 +8,7 @@ from lstm_forecast.features import make_features
 from lstm_forecast.metrics import dm_test, pt_test, skill_table, strategy_metrics, versus_baselines
 from lstm_forecast.portfolio import buy_and_hold, fold_gate_thresholds, size_positions, strategy_returns
 from lstm_forecast.walk_forward import FORECASTERS, make_folds
-from conftest import STOCKS as DATA, stock_csv
+from lstm_forecast.testing import STOCKS as DATA, stock_csv
 
 
 @pytest.fixture(scope="module")

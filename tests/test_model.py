@@ -3,7 +3,7 @@ repeated in separate processes, and a saved model reloaded in a fresh process.""
 import subprocess, sys
 import numpy as np
 import pytest
-from conftest import stock_csv
+from lstm_forecast.testing import stock_csv
 
 # One walk-forward-sized fit (444 sequences of 60 x 5, default ModelConfig) on MSFT, in a fresh interpreter.
 # The inputs are simple lagged MSFT quantities (a fixture, not the project's feature pipeline).

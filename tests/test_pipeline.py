@@ -6,7 +6,7 @@ from lstm_forecast.config import Config, with_overrides
 from lstm_forecast.data import synthetic_prices, PRICES
 from lstm_forecast.walk_forward import walk_forward
 from lstm_forecast.backtest import evaluate
-from conftest import FAST, stock_prices
+from lstm_forecast.testing import FAST, stock_prices
 
 def perturb_after(prices: pd.DataFrame, T: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
     "Multiply every price after `T` by a random walk (and volumes by noise)."

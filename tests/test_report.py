@@ -10,7 +10,7 @@ from lstm_forecast.report import ReportError, build_report
 from lstm_forecast.run import Run
 from lstm_forecast.store import read_summary, report_files
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CLI, OFFLINE, ROOT
+from lstm_forecast.testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CLI, OFFLINE, ROOT
 FAST = ["--start", "2016-01-01", "--set", "model.epochs=2"]  # 3 years of the sample: 4 folds of 2 epochs
 PUBLISHED = ("html", "notebook", "summary", "run")  # the files of a good report (`store.ReportFiles`)
 

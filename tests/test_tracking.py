@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import free_port, start_server
-from test_api import import_prices, report_config, write_report
+from lstm_forecast.testing import free_port, report_config, start_server, write_report
+from test_api import import_prices
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
 

@@ -1,5 +1,5 @@
 "Universe runs on Dask end to end: real tickers, a two-worker LocalCluster, a bad ticker, skips and --force; the lessons live in nbs/13_universe.ipynb."
-import contextlib, io, os, re, subprocess, time, uuid
+import contextlib, io, re, subprocess, time, uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -8,28 +8,16 @@ from lstm_forecast.data import import_csv
 from lstm_forecast.store import read_failures, read_summary, report_files
 from lstm_forecast.universe import run_universe
 
-from conftest import CLI, OFFLINE, STOCKS
-from conftest import FAST_TREND as FAST
+from lstm_forecast.testing import CLI, OFFLINE, STOCKS, marked
+from lstm_forecast.testing import FAST_TREND as FAST
 GOOD, BAD = ["AAPL", "MSFT"], "KO"  # two years each; KO gets 100 days, too few for one fold
 MARK = "LSTM_FORECAST_TEST_UNIVERSE"  # every process a run starts (workers, kernels) inherits it: strays are found by it
-
-
-def marked(value: str) -> list[psutil.Process]:
-    "Live processes other than this one whose environment holds MARK=value."
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.pid == os.getpid() or p.status() == psutil.STATUS_ZOMBIE or p.environ().get(MARK) != value: continue
-            if p.ppid() == os.getpid() and "multiprocessing.resource_tracker" in " ".join(p.cmdline()): continue  # ours, for life
-            found.append(p)
-        except (psutil.NoSuchProcess, psutil.AccessDenied): pass
-    return found
 
 
 def no_strays(value: str, wait: float = 10.0) -> list[psutil.Process]:
     "The marked processes still alive after up to `wait` seconds (workers take a moment to exit)."
     t0 = time.monotonic()
-    while (left := marked(value)) and time.monotonic() - t0 < wait: time.sleep(0.2)
+    while (left := marked(MARK, value)) and time.monotonic() - t0 < wait: time.sleep(0.2)
     return left
 
 
@@ -80,7 +68,7 @@ def runs(tmp_path_factory):
         r.total_seconds = time.perf_counter() - t0
         yield r
     finally:
-        for p in marked(mark): p.kill()  # only what this fixture started
+        for p in marked(MARK, mark): p.kill()  # only what this fixture started
         mp.undo()
 
 
