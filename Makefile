@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install report test check-sync lint export clean-nbs
+.PHONY: install report test check-sync lint export clean-nbs outputs
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,9 @@ check-sync: $(STAMP)
 	  || { echo "notebooks and lstm_forecast/ are out of sync or not clean: run 'make export' and commit"; exit 1; }
 	@rm -rf .sync && echo "notebooks and modules in sync"
 
-# Ruff over the package, the tests and the benchmarks; the rules are in pyproject.toml.
+# Ruff over the package, the tests, the benchmarks and the tools; the rules are in pyproject.toml.
 lint: $(STAMP)
-	$(BIN)/ruff check lstm_forecast tests bench
+	$(BIN)/ruff check lstm_forecast tests bench tools
 
 test: check-sync lint
 	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(_|backtest|dashboard)'  # the report template and the Voila app run in their own tests
@@ -42,6 +42,13 @@ test: check-sync lint
 # What to run before every commit.
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(COPY_TEMPLATE)
+
+# Runs the numbered notebooks (or just some: make outputs NBS=nbs/07_metrics.ipynb), each in a fresh kernel, and writes them
+# back with the outputs of their cheap example cells (under 5 s, under 100 kB, not exported) and cleaned by nbdev_clean;
+# tools/run_examples.py says what it keeps and prints, per notebook, what it dropped. Commit the notebooks it changes.
+NBS ?= $(wildcard nbs/[0-9]*.ipynb)
+outputs: $(STAMP)
+	$(BIN)/python tools/run_examples.py $(NBS)
 
 # The Voila forecast dashboard on http://127.0.0.1:8866 (this machine only): just nbs/dashboard.ipynb, no file tree,
 # code stripped, kernels of closed pages culled after 2 idle minutes; the only files it serves are the HTML reports, reports/*.html, and the
