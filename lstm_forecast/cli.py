@@ -58,7 +58,7 @@ def _seeded(overrides: dict, seed: int | None) -> dict:
 def _cmd_summary(args) -> None:
     from lstm_forecast.config import Config, with_overrides
     from lstm_forecast.data import load_prices
-    from lstm_forecast.report import check_dates
+    from lstm_forecast.data import check_dates
     cfg = with_overrides(Config(), _overrides(args.set))
     start, end = check_dates(args.start, args.end)
     prices = load_prices(args.ticker, start=start, end=end, source="csv" if args.csv else "auto", csv=args.csv)
@@ -70,7 +70,9 @@ def _uses_dask(args) -> bool:
 
 def _cmd_report(args) -> int:
     from lstm_forecast.data import DataError
-    from lstm_forecast.report import ReportError, build_report, check_benchmark, check_run, write_index
+    from lstm_forecast.data import check_benchmark
+    from lstm_forecast.pages import write_index
+    from lstm_forecast.report import ReportError, build_report, check_run
     from lstm_forecast.store import ticker_name, update_failures
     from lstm_forecast.universe import read_universe, run_universe
     tickers = list(dict.fromkeys([*map(ticker_name, args.tickers), *(read_universe(args.universe) if args.universe else [])]))

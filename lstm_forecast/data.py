@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #d1090081
 from __future__ import annotations
-import logging, warnings
+import datetime, logging, re, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from .config import Config, min_rows
@@ -14,7 +14,7 @@ from .store import cache_root, price_cache_path, ticker_name, write_atomic
 __all__ = ['OHLCV', 'PRICES', 'SAMPLE_TICKER', 'PRICE_RTOL', 'MAX_GAP_DAYS', 'SOURCES', 'synthetic_prices', 'DataError',
            'check_ticker', 'validate_prices', 'check_history', 'last_stretch', 'adjust_ohlc', 'read_price_csv',
            'DownloadError', 'fetch_yfinance', 'cache_dir', 'cache_path', 'write_cache', 'sample_prices', 'load_prices',
-           'import_csv']
+           'import_csv', 'check_date', 'check_dates', 'check_benchmark']
 
 # %% ../nbs/01_data.ipynb #721303c8
 OHLCV = ["Open", "High", "Low", "Close", "Volume"]
@@ -317,3 +317,34 @@ def import_csv(path: str | Path,  # CSV file of prices (see `read_price_csv`)
     write_cache(ticker, df, "csv")
     df.attrs = dict(ticker=ticker, source="csv")
     return df
+
+# %% ../nbs/01_data.ipynb #a6ffe314
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+def check_date(value,  # "YYYY-MM-DD", a date, or None
+               what: str = "start",  # which date it is, for the message
+              ) -> str | None:
+    "`value` as `YYYY-MM-DD` (None stays None), or a `ValueError` when it is not a day from 1900 to 2100."
+    if value is None: return None
+    text = f"{value:%Y-%m-%d}" if isinstance(value, datetime.date) else str(value).strip()
+    try: day = pd.Timestamp(text) if _DAY.fullmatch(text) else None
+    except ValueError: day = None
+    if day is None or not 1900 <= day.year <= 2100:
+        raise ValueError(f"The {what} date {value!r} is not a date from 1900 to 2100: write it as YYYY-MM-DD, such as 2016-01-01.")
+    return text
+
+def check_dates(start=None,  # first date loaded, or None
+                end=None,  # last date loaded, or None
+               ) -> tuple[str | None, str | None]:
+    "`(start, end)` as `YYYY-MM-DD`, or a `ValueError` when one is not a date or the start is not before the end."
+    start, end = check_date(start, "start"), check_date(end, "end")
+    if start and end and start >= end:
+        raise ValueError(f"The start date {start} is not before the end date {end}: give a start before the end.")
+    return start, end
+
+def check_benchmark(name: str | None,  # a ticker, or "none" / None / "" for no benchmark
+                   ) -> str:
+    "The benchmark's ticker (upper case), or 'none'; a `ValueError` when it is neither."
+    if name is None or str(name).strip().lower() in ("", "none"): return "none"
+    try: return ticker_name(name)
+    except ValueError as e: raise ValueError(f"The benchmark {name!r} is not a ticker ({e}): give one such as SPY, or none.") from None

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_store.ipynb #28eb65a6
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets
+import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets, tempfile
 from dataclasses import dataclass, fields, asdict
 from functools import reduce
 from pathlib import Path
@@ -16,7 +16,8 @@ from .config import Config
 __all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_atomic',
            'cache_root', 'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key',
            'model_cache_path', 'ReportFiles', 'report_files', 'level_label', 'HorizonRecord', 'ReportSummary',
-           'read_summary', 'list_summaries', 'write_run', 'read_run', 'locked', 'read_failures', 'update_failures']
+           'read_summary', 'list_summaries', 'write_run', 'read_run', 'locked', 'read_failures', 'update_failures',
+           'check_out_dir']
 
 # %% ../nbs/00a_store.ipynb #315ce554
 def _fsync_dir(folder: Path):
@@ -298,3 +299,18 @@ def update_failures(out_dir: str | Path,  # the report folder
         for t, reason in (failed or {}).items(): record[ticker_name(t)] = dict(reason=str(reason), at=at)
         write_atomic(path, json.dumps(record, indent=1, sort_keys=True))
     return record
+
+# %% ../nbs/00a_store.ipynb #b7a84b87
+def check_out_dir(out_dir: str | Path,  # where the reports go
+                 ) -> Path:
+    "`out_dir`, created when missing, once a file could be written in it; else a `ValueError` saying why not."
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"The output folder '{out}' is a file: name a folder (it is created when missing).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".lstm_forecast_probe_")
+        os.close(fd); os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"The output folder '{out}' cannot be written ({e.strerror or type(e).__name__}): choose a folder you can write to.") from None
+    return out

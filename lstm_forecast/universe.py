@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 from .config import Config
 from .data import DataError, check_history, load_prices
-from .report import ReportError, build_report, check_run, write_index
+from .pages import write_index
+from .report import ReportError, build_report, check_run
 from .store import config_key, data_digest, read_summary, report_files, ticker_name, update_failures
 
 # %% auto #0

@@ -1,4 +1,4 @@
-"A report killed mid walk-forward leaves no process, no temporary file and no half-written report (issue 10); the mechanism is `report.supervised_tempdir`."
+"A report killed mid walk-forward leaves no process, no temporary file and no half-written report (issue 10); the mechanism is `runner.supervised_tempdir`."
 import os, signal, subprocess, time
 from pathlib import Path
 

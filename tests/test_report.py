@@ -245,7 +245,7 @@ def test_installed_copy_builds_a_report(tmp_path):
                          capture_output=True, text=True, cwd=work, env=env, timeout=600)
     assert pip.returncode == 0, pip.stderr[-3000:]
     shutil.rmtree(src)  # nothing may be read from the checkout it was installed from
-    where = subprocess.run([py, "-c", "import lstm_forecast, lstm_forecast.report as r; print(lstm_forecast.__file__); print(r.template_path())"],
+    where = subprocess.run([py, "-c", "import lstm_forecast, lstm_forecast.runner as r; print(lstm_forecast.__file__); print(r.template_path())"],
                            capture_output=True, text=True, cwd=work, env=env, check=True).stdout.split()
     assert all(Path(w).is_relative_to(site) for w in where), where  # the installed copy, its template inside it
     res = subprocess.run([str(venv / "bin" / "lstm-forecast"), "report", "^GSPC", "--start", "2016-01-01", "--set", "model.epochs=1",

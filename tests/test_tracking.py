@@ -122,7 +122,7 @@ def test_a_page_that_loads_the_shared_plotly_js_is_logged_with_it(reports, tmp_p
     "A many-ticker run's pages load plotly.min.js from their folder: the run holds it beside the page, so its charts show in MLflow."
     import mlflow, nbformat, shutil
     from lstm_forecast import store, tracking
-    from lstm_forecast.report import notebook_html, write_plotly_js
+    from lstm_forecast.pages import notebook_html, write_plotly_js
     from lstm_forecast.store import PLOTLY_JS
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("LSTM_FORECAST_MLFLOW_DIR", str(tmp_path / "mlflow"))
