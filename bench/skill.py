@@ -72,10 +72,10 @@ def cache_files(cache: Path, variant: str, cfg: Config, ticker: str, digest: str
     return stem.with_suffix(".json"), stem.with_suffix(".parquet")
 
 
-def score(wf, prices: pd.DataFrame, ticker: str, seconds: float) -> tuple[dict, pd.DataFrame]:
+def score(wf, ticker: str, seconds: float, close: pd.Series | None = None) -> tuple[dict, pd.DataFrame]:
     "A task's summary (skill at 1 and H days, IC, folds) and its per-day frame (pred, target, H-day path and realized)."
     p, paths = wf.predictions, wf.paths
-    real = realized_returns(prices["Close"], paths.index, H)
+    real = realized_returns(wf.close if close is None else close, paths.index, H)  # the walk-forward carries its closes
     path = paths.cumsum(axis=1)
     sk = horizon_skill(real, {"path": path}, horizons=[1, H])
     with warnings.catch_warnings():
@@ -113,7 +113,7 @@ def run_task(variant: str, extra: dict, ticker: str, prices: pd.DataFrame, files
     t0 = time.perf_counter()
     wf = walk_forward(prices, cfg, progress=False, forecasters={MODEL: FORECASTERS[MODEL]})
     seconds = time.perf_counter() - t0
-    summary, days = score(wf, prices, ticker, seconds)
+    summary, days = score(wf, ticker, seconds)
     _save(files, summary, days)
     return f"{variant:>14} {ticker:<5} R² 1d {summary['r2_1']:+.4f} 7d {summary['r2_7']:+.4f}  {seconds:.0f} s"
 
@@ -126,7 +126,7 @@ def run_pooled(variant: str, universe: dict, todo: dict, processes: int):
     wfs = pooled_walk_forward(universe, cfg, progress=True, embed=embedding(variant))
     seconds = (time.perf_counter() - t0) * processes / len(universe)  # compute seconds, shared equally by the tickers
     for ticker, wf in wfs.items():
-        if ticker in todo: _save(todo[ticker], *score(wf, universe[ticker], ticker, seconds))
+        if ticker in todo: _save(todo[ticker], *score(wf, ticker, seconds, universe[ticker].Close))  # its own days, as before
 
 
 def variant_row(name: str, results: list[dict], days: pd.DataFrame) -> dict:

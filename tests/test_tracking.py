@@ -12,12 +12,8 @@ MLFLOW = Path(sys.executable).with_name("mlflow")
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
-    "Reports of ^GSPC and MSFT (tiny model, real walk-forwards) and the final model of ^GSPC in the model cache."
-    from lstm_forecast import store
+    "Reports of ^GSPC and MSFT (tiny model, real runs), each with its final model in the model cache."
     from lstm_forecast.data import load_prices
-    from lstm_forecast.forecast import fit_final
-    from lstm_forecast.features import FEATURES
-    from lstm_forecast.model import save_model
     out, cache = tmp_path_factory.mktemp("reports"), tmp_path_factory.mktemp("cache")
     import_prices(cache)
     old = os.environ.get("LSTM_FORECAST_CACHE")
@@ -26,11 +22,9 @@ def reports(tmp_path_factory):
         cfg = report_config()
         gspc, msft = load_prices("^GSPC", start="2016-01-01"), load_prices("MSFT", start="2021-01-01")
         summaries = {p.attrs["ticker"]: write_report(out, p, cfg) for p in (gspc, msft)}
-        final = fit_final(gspc, cfg, progress=False, cache=False)
-        model = store.model_cache_path("^GSPC", gspc.index[-1], cfg, store.data_digest(gspc))
-        save_model(model, final.model, scaler=final.scaler, feature_names=FEATURES, cfg=cfg, train_window=final.train_window,
-                   seed=cfg.seed)
-        yield dict(out=out, summaries=summaries, model=model)
+        models = {t: next((cache / "models" / t).glob("*.pt")) for t in summaries}  # `run_report` cached each report's final model
+        assert all(len(list((cache / "models" / t).glob("*.pt"))) == 1 for t in summaries)
+        yield dict(out=out, summaries=summaries, models=models)
     finally:
         if old is None: os.environ.pop("LSTM_FORECAST_CACHE")
         else: os.environ["LSTM_FORECAST_CACHE"] = old
@@ -78,9 +72,9 @@ def test_the_default_store_is_local_and_needs_no_server(reports, tmp_path, monke
     rid = tracking.log_report(files)
     runs = logged(tracking.tracking_uri())
     assert list(runs.run_id) == [rid]
-    check_run(runs.iloc[0], mlflow.MlflowClient(), files.summary, reports["model"])
+    check_run(runs.iloc[0], mlflow.MlflowClient(), files.summary, reports["models"]["^GSPC"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlartifacts", "mlruns.db"]
-    assert any(p.name == reports["model"].name for p in (tmp_path / "mlartifacts").rglob("*.pt"))
+    assert any(p.name == reports["models"]["^GSPC"].name for p in (tmp_path / "mlartifacts").rglob("*.pt"))
 
 
 def test_a_universe_is_a_parent_run_with_a_child_per_ticker(reports, tmp_path, monkeypatch):
@@ -99,7 +93,7 @@ def test_a_universe_is_a_parent_run_with_a_child_per_ticker(reports, tmp_path, m
     client = mlflow.MlflowClient()
     for t, rid in kids.items():
         check_run(row(runs, rid), client,
-                  store.report_files(t, reports["out"]).summary, reports["model"] if t == "^GSPC" else None)
+                  store.report_files(t, reports["out"]).summary, reports["models"][t])
 
 
 def test_report_track_hook_logs_what_the_run_built(reports, tmp_path, monkeypatch):
@@ -137,12 +131,12 @@ def test_a_page_that_loads_the_shared_plotly_js_is_logged_with_it(reports, tmp_p
     with tracking.universe_run(["^GSPC", "MSFT"], out) as parent:
         kids = {t: tracking.log_report(store.report_files(t, out), parent_run_id=parent) for t in ("^GSPC", "MSFT")}
     runs, client = logged(tracking.tracking_uri()), mlflow.MlflowClient()
-    check_run(row(runs, kids["^GSPC"]), client, store.report_files("^GSPC", out).summary, reports["model"], page_js=True)
-    check_run(row(runs, kids["MSFT"]), client, store.report_files("MSFT", out).summary, None)
+    check_run(row(runs, kids["^GSPC"]), client, store.report_files("^GSPC", out).summary, reports["models"]["^GSPC"], page_js=True)
+    check_run(row(runs, kids["MSFT"]), client, store.report_files("MSFT", out).summary, reports["models"]["MSFT"])
     assert Path(client.download_artifacts(kids["^GSPC"], f"report/{PLOTLY_JS}")).read_bytes() == js.read_bytes()
     js.unlink()  # the page without its plotly.js: still logged, alone
     rid = tracking.log_report(store.report_files("^GSPC", out))
-    check_run(row(logged(tracking.tracking_uri()), rid), client, store.report_files("^GSPC", out).summary, reports["model"])
+    check_run(row(logged(tracking.tracking_uri()), rid), client, store.report_files("^GSPC", out).summary, reports["models"]["^GSPC"])
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +164,6 @@ def test_a_tracking_server_gets_the_same_runs(reports, mlflow_server, tmp_path, 
     client = mlflow.MlflowClient(url)
     for t, rid in kids.items():
         check_run(row(runs, rid), client,
-                  store.report_files(t, reports["out"]).summary, reports["model"] if t == "^GSPC" else None)
+                  store.report_files(t, reports["out"]).summary, reports["models"][t])
     assert list(tmp_path.iterdir()) == []  # nothing local
     assert {p.name for p in artifacts.rglob("*.json")} == {"^GSPC.json", "MSFT.json"}  # stored by the server
