@@ -176,8 +176,10 @@ docker image prune -f --filter label=org.opencontainers.image.title=lstm_forecas
 timed "build image ($how)" "$t"
 
 # --- 5. a report job into the reports volume, tracked by the mlflow service -----------------------------------
-# A tiny model, so that the API's forecast trains in seconds; the job runs the same one, so the forecast gets its band.
+# A tiny model, so that the API's forecast trains in seconds; the job runs the same one on the prices the API loads (the
+# whole sample, its folds a year apart: neither is part of the model), so the forecast is the job's, band and all.
 OVERRIDES=(model.epochs=1 model.hidden=8)
+FOLDS=(walk_forward.test=252 walk_forward.step=252)
 LSTM_FORECAST_OVERRIDES=$(python3 -c 'import json, sys; print(json.dumps({k: int(v) for k, v in (a.split("=") for a in sys.argv[1:])}))' "${OVERRIDES[@]}")
 read -r DASHBOARD_PORT API_PORT MLFLOW_PORT <<< "$(free_ports 3)"
 export DASHBOARD_PORT API_PORT MLFLOW_PORT LSTM_FORECAST_OVERRIDES
@@ -188,7 +190,7 @@ docker-compose up -d mlflow > "$ART/compose-up.log" 2>&1 || fail "compose up mlf
 wait_for "http://127.0.0.1:$MLFLOW_PORT/health" 200 180 || fail "MLflow did not answer /health in 180 s"
 timed "start mlflow" "$t"; t=$(ms)
 # `run` takes the dashboard service's environment: MLFLOW_TRACKING_URI is set, so the report is tracked there.
-docker-compose run --rm -T dashboard report '^GSPC' --start 2014-01-01 "${OVERRIDES[@]/#/--set=}" > "$ART/report.log" 2>&1 \
+docker-compose run --rm -T dashboard report '^GSPC' "${OVERRIDES[@]/#/--set=}" "${FOLDS[@]/#/--set=}" > "$ART/report.log" 2>&1 \
   || fail "the report job failed: $(tail -20 "$ART/report.log")"
 grep -q '^report: /data/reports/^GSPC.html' "$ART/report.log" || fail "the report job wrote no /data/reports/^GSPC.html"
 grep -q "^tracked: 1 report(s) in MLflow at http://127.0.0.1:$MLFLOW_PORT" "$ART/report.log" \
