@@ -7,15 +7,17 @@ from __future__ import annotations
 import functools, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-from sklearn.preprocessing import StandardScaler
+from typing import TYPE_CHECKING
+import numpy as np, pandas as pd
 from . import store
 from .bands import origin_bands
 from .config import Config, ForecastConfig, config_differences, override_value
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
-from .model import Ensemble, save_model, load_model
-from .walk_forward import WalkForward, fit_window, recursive_paths
+if TYPE_CHECKING:  # torch and scikit-learn are imported where a model is trained or run: a forecast read from a saved run needs neither
+    from sklearn.preprocessing import StandardScaler
+    from lstm_forecast.model import Ensemble
+    from lstm_forecast.walk_forward import WalkForward
 
 # %% auto #0
 __all__ = ['FinalModel', 'fit_final', 'trading_days', 'band_columns', 'check_horizon', 'model_differences', 'other_model_note',
@@ -59,6 +61,8 @@ def fit_final(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, ending on
               seed: int | None = None,  # None: `cfg.seed`; another seed (e.g. a fold's) is never cached
              ) -> FinalModel:
     "The network `fit_window` fits on the most recent training window of `prices`, from the cache when it was trained before."
+    from lstm_forecast.model import load_model, save_model
+    from lstm_forecast.walk_forward import fit_window
     t0, ticker, digest = time.perf_counter(), _ticker(prices), store.data_digest(_tail(prices, cfg))
     path = _cache_path(prices, cfg) if cache and seed is None else None
     if path is not None and path.exists():
@@ -104,6 +108,8 @@ def trading_days(after,  # the last day with a price
 
 def _path(final: FinalModel, prices: pd.DataFrame, horizon: int) -> pd.Series:
     "Recursive one-day log returns over the next `horizon` trading sessions."
+    import torch
+    from lstm_forecast.walk_forward import recursive_paths
     cfg = final.cfg
     torch.set_num_threads(cfg.model.threads)
     tail = prices.iloc[-(cfg.features.warmup + cfg.model.seq_len + 1):]  # the rows the last sequence's features come from

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 import pandas as pd
 from . import store
-from .backtest import Backtest, evaluate
 from .config import Config
 from .forecast import Band, fit_final, forecast, band_rule, todays_band
-from .tearsheet import benchmark_returns
-from .walk_forward import WalkForward, walk_forward
+if TYPE_CHECKING:  # the walk-forward and its evaluation are imported where they run: a saved run is read without them
+    from lstm_forecast.backtest import Backtest
 
 # %% auto #0
 __all__ = ['Run', 'horizon_records', 'summarize', 'run_report', 'saved_run']
@@ -85,6 +85,9 @@ def run_report(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, checked 
                generated_at=None,  # when the run started (UTC); None: now
               ) -> Run:
     "Walk forward, evaluate, score against the benchmark, fit the final model and forecast: the report's `Run`."
+    from lstm_forecast.backtest import evaluate
+    from lstm_forecast.tearsheet import benchmark_returns
+    from lstm_forecast.walk_forward import walk_forward
     generated_at = pd.Timestamp.now("UTC").floor("s") if generated_at is None else pd.Timestamp(generated_at)
     bt = evaluate(walk_forward(prices, cfg, progress))
     _say(progress, "scoring the strategy against the benchmark")
@@ -160,6 +163,8 @@ def _load(cls, folder: str | Path,  # the report folder
 
 def _assemble(meta: dict, f: dict, frames: bool) -> Run:
     "The `Run` of a stored meta and its frames."
+    from lstm_forecast.backtest import Backtest
+    from lstm_forecast.walk_forward import WalkForward
     summary = store.ReportSummary.from_json(json.dumps(meta["summary"]), "the run's summary")
     cfg = Config.from_dict(summary.config)
     fc = f["forecast"]
