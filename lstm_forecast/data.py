@@ -229,10 +229,17 @@ def _read_cache(ticker):
     return out, None
 
 # %% ../nbs/01_data.ipynb #b3425b3c
+def _arch_sp500() -> pd.DataFrame:
+    "`arch.data.sp500.load()`, read as it reads its file but without importing `arch` (scipy and statsmodels: a second)."
+    import importlib.util
+    folder = Path(importlib.util.find_spec("arch").submodule_search_locations[0])  # finds the package, runs none of it
+    data = pd.read_csv(folder / "data" / "sp500" / "sp500.csv.gz")
+    data.Date = pd.to_datetime(data.Date)
+    return data.set_index("Date").apply(pd.to_numeric, errors="coerce")
+
 def sample_prices() -> pd.DataFrame:
     "The bundled sample '^GSPC': S&P 500 daily OHLCV 1999-2018 as the `arch` package ships it, adjusted."
-    from arch.data import sp500
-    return validate_prices(adjust_ohlc(sp500.load()), f"The bundled sample {SAMPLE_TICKER!r}")
+    return validate_prices(adjust_ohlc(_arch_sp500()), f"The bundled sample {SAMPLE_TICKER!r}")
 
 # %% ../nbs/01_data.ipynb #fd1c5a3f
 SOURCES = ("auto", "sample", "cache", "yfinance", "csv")

@@ -163,8 +163,6 @@ def _load(cls, folder: str | Path,  # the report folder
 
 def _assemble(meta: dict, f: dict, frames: bool) -> Run:
     "The `Run` of a stored meta and its frames."
-    from lstm_forecast.backtest import Backtest
-    from lstm_forecast.walk_forward import WalkForward
     summary = store.ReportSummary.from_json(json.dumps(meta["summary"]), "the run's summary")
     cfg = Config.from_dict(summary.config)
     fc = f["forecast"]
@@ -173,6 +171,8 @@ def _assemble(meta: dict, f: dict, frames: bool) -> Run:
     band = Band(f["band"] if len(f["band"].columns) else None, meta["band_note"], meta["band_base"])
     run = Run(summary, meta["final"], fc, band, meta["benchmark"], meta["bench_note"])
     if not frames: return run
+    from lstm_forecast.backtest import Backtest
+    from lstm_forecast.walk_forward import WalkForward
     prices = f["prices"]
     prices.attrs.update(ticker=summary.ticker, source=summary.source)
     wf = WalkForward(predictions=f["predictions"], folds=f["folds"], attention=f["attention"], config=cfg,
