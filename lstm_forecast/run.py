@@ -103,9 +103,7 @@ def run_report(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, checked 
     return Run(summarize(bt, prices, cfg, generated_at), info, fc, band, str(benchmark or "none"), bench_note, prices, bt, bench)
 
 # %% ../nbs/09a_run.ipynb #0d252df0
-_FRAMES = ("prices", "predictions", "folds", "attention", "train_pred", "paths", "close", "sizing", "returns", "strategy", "skill",
-           "versus", "ic_folds", "ablation", "horizons", "coverage", "errors", "bench")
-_HEAD = ("forecast", "band")
+_HEAD = ("forecast", "band")  # the frames a warm forecast reads
 
 def _h_columns(df: pd.DataFrame | None) -> pd.DataFrame | None:
     "A frame with columns h = 1.. (paths, errors, bands) with string column names for parquet."
@@ -122,10 +120,9 @@ def _frames(run: Run) -> dict:
     if bt is None: return out
     wf = bt.wf
     out.update(predictions=wf.predictions, folds=wf.folds, attention=wf.attention, close=wf.close.to_frame("close"),
-               train_pred=pd.concat({k: v for k, v in wf.train_pred.items()}, names=["fold", "Date"]).to_frame("pred"),
+               train_pred=pd.concat(dict(wf.train_pred), names=["fold", "Date"]).to_frame("pred"),
                sizing=bt.sizing, returns=bt.returns, strategy=bt.strategy, skill=bt.skill, versus=bt.versus,
                ic_folds=bt.ic_folds.set_axis(bt.ic_folds.index.astype(str)), ablation=bt.ablation)  # folds and 'all'
-
     for name in ("horizons", "coverage"):
         if getattr(bt, name) is not None: out[name] = getattr(bt, name)
     if wf.paths is not None: out["paths"] = _h_columns(wf.paths)
