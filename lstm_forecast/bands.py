@@ -39,13 +39,14 @@ def _quantile(xs: list, q: float) -> float:
     i = int(pos)
     return xs[i] if i + 1 >= len(xs) else xs[i] + (pos - i) * (xs[i + 1] - xs[i])
 
-def _one_horizon(e: np.ndarray, X: np.ndarray, h: int, levels, cfg: ForecastConfig):
-    "Lower and upper band (n, len(levels)) of horizon `h`; rows are consecutive origins, X = (1, log σ_short, log σ_long)."
+def _one_horizon(e: np.ndarray, X: np.ndarray, h: int, levels, cfg: ForecastConfig, scale: np.ndarray | None = None):
+    "Lower and upper band (n, len(levels)) of horizon `h`; rows are consecutive origins, X = (1, log σ_short, log σ_long); with `scale` (another model's h-day volatility per origin) the errors are divided by it instead of a scale fitted on X."
     n, L = len(e), len(levels)
     lo, hi = np.full((n, L), np.nan), np.full((n, L), np.nan)
     alpha = np.array([1 - lv for lv in levels])
-    ok_x = np.isfinite(X).all(axis=1)
+    ok_x = np.isfinite(X).all(axis=1) if scale is None else np.isfinite(scale) & (scale > 0)
     known, beta, fitted_at, zs = [], None, -np.inf, []
+    scale_at = (lambda idx: np.exp(X[idx] @ beta)) if scale is None else (lambda idx: scale[idx])
     for i in range(n):
         k = i - h  # the origin whose h-day error is realized today
         if k >= 0 and np.isfinite(e[k]) and ok_x[k]:
@@ -56,12 +57,12 @@ def _one_horizon(e: np.ndarray, X: np.ndarray, h: int, levels, cfg: ForecastConf
         if len(known) < cfg.band_min_errors or not ok_x[i]: continue
         if i - fitted_at >= cfg.band_refit:
             kk = np.array(known)
-            beta = np.linalg.lstsq(X[kk], np.log(np.abs(e[kk]) + 1e-12), rcond=None)[0]
-            zs, fitted_at = sorted(e[kk] / np.exp(X[kk] @ beta)), i
-        scale = float(np.exp(X[i] @ beta))
+            if scale is None: beta = np.linalg.lstsq(X[kk], np.log(np.abs(e[kk]) + 1e-12), rcond=None)[0]
+            zs, fitted_at = sorted(e[kk] / scale_at(kk)), i
+        s = float(scale_at(i))
         a = np.clip(alpha, 1e-3, 0.999)
-        lo[i] = [_quantile(zs, x / 2) * scale for x in a]
-        hi[i] = [_quantile(zs, 1 - x / 2) * scale for x in a]
+        lo[i] = [_quantile(zs, x / 2) * s for x in a]
+        hi[i] = [_quantile(zs, 1 - x / 2) * s for x in a]
     return lo, hi
 
 def adaptive_bands(errors: pd.DataFrame,  # h-day errors (realized minus forecast) per origin (rows: consecutive trading days) and h (columns); NaN: not realized

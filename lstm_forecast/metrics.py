@@ -12,7 +12,8 @@ from statsmodels.tsa.stattools import diebold_mariano_test
 
 # %% auto #0
 __all__ = ['drawdown', 'max_drawdown_days', 'probabilistic_sharpe', 'strategy_metrics', 'dm_test', 'pt_test', 'hit_rate',
-           'forecast_skill', 'ic_by_fold', 'skill_table', 'versus_baselines', 'horizon_skill', 'band_coverage']
+           'forecast_skill', 'ic_by_fold', 'skill_table', 'versus_baselines', 'horizon_skill', 'band_coverage',
+           'winkler_score', 'kupiec_p', 'christoffersen_p']
 
 # %% ../nbs/07_metrics.ipynb #800e0316
 def drawdown(returns: pd.Series) -> pd.Series:
@@ -182,3 +183,40 @@ def band_coverage(errors: pd.DataFrame,  # realized minus forecast h-day log ret
                         f"volatile{lv}": inside[ok & ~calm].mean() if (ok & ~calm).any() else np.nan})
         rows.append(row)
     return pd.DataFrame(rows).set_index("h")
+
+# %% ../nbs/07_metrics.ipynb #f209dc2d
+def winkler_score(y: np.ndarray,  # outcomes
+                  lo: np.ndarray,  # lower edges
+                  hi: np.ndarray,  # upper edges
+                  level: float,  # the band's central coverage, 1 - alpha
+                 ) -> np.ndarray:
+    "The interval score of each (outcome, band): width + 2/α × the distance outside."
+    a = 1 - level
+    return (hi - lo) + (2 / a) * np.maximum(lo - y, 0) + (2 / a) * np.maximum(y - hi, 0)
+
+def _xlogy(x, y): return 0.0 if x == 0 else x * np.log(y)
+
+def _pof_lr(m: np.ndarray, level: float) -> float:
+    "Kupiec's likelihood ratio of `m` misses against a miss rate of 1 - level."
+    n, x, a = len(m), int(m.sum()), 1 - level
+    return -2 * (_xlogy(n - x, 1 - a) + _xlogy(x, a)) + 2 * (_xlogy(n - x, 1 - x / n) + _xlogy(x, x / n))
+
+def kupiec_p(misses: np.ndarray,  # True where the outcome fell outside the band
+             level: float,  # the band's central coverage
+            ) -> float:
+    "Kupiec's proportion-of-failures p-value: is the share of misses 1 - level? NaN without observations."
+    m = np.asarray(misses, bool)
+    return float(stats.chi2.sf(_pof_lr(m, level), 1)) if len(m) else np.nan
+
+def christoffersen_p(misses: np.ndarray,  # True where the outcome fell outside the band, in time order
+                     level: float,  # the band's central coverage
+                    ) -> tuple[float, float]:
+    "Christoffersen's p-values (independence of consecutive misses, conditional coverage); NaN with fewer than 2 observations."
+    m = np.asarray(misses, bool)
+    if len(m) < 2: return np.nan, np.nan
+    prev, now = m[:-1], m[1:]
+    n00, n01, n10, n11 = (int(((prev == a) & (now == b)).sum()) for a, b in ((False, False), (False, True), (True, False), (True, True)))
+    p01, p11, p = n01 / max(n00 + n01, 1), n11 / max(n10 + n11, 1), (n01 + n11) / (len(m) - 1)
+    ind = -2 * (_xlogy(n00 + n10, 1 - p) + _xlogy(n01 + n11, p)) + 2 * (_xlogy(n00, 1 - p01) + _xlogy(n01, p01)
+                                                                         + _xlogy(n10, 1 - p11) + _xlogy(n11, p11))
+    return float(stats.chi2.sf(ind, 1)), float(stats.chi2.sf(ind + _pof_lr(m, level), 2))
