@@ -26,19 +26,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np, pandas as pd
-from lstm_forecast.testing import STOCKS
+from lstm_forecast.testing import STOCKS, stock_prices
 
 H_SHOWN = (1, 2, 3, 5, 7, 10, 15, 20, 30)
 HARNESS = "bands/1"  # part of every cache key: change it when the scoring changes
 RESULTS = Path(__file__).resolve().parent / "results"
 ETFS = ("SPY",)  # in the shared folder besides the 30 stocks; not a stock
-
-
-def prices_of(ticker: str, years: int) -> pd.DataFrame:
-    from lstm_forecast.data import read_price_csv
-    px = read_price_csv(STOCKS / f"{ticker}.csv").iloc[-years * 252:]
-    px.attrs.update(ticker=ticker, source="csv")
-    return px
 
 
 def score(method: str, ticker: str, years: int) -> pd.DataFrame:
@@ -50,7 +43,7 @@ def score(method: str, ticker: str, years: int) -> pd.DataFrame:
     from lstm_forecast.metrics import christoffersen_p, kupiec_p, winkler_score
     from lstm_forecast.volatility import method_bands
     from scipy import stats
-    px, cfg = prices_of(ticker, years), ForecastConfig()
+    px, cfg = stock_prices(ticker, years * 252), ForecastConfig()
     path = store.cache_root() / "bench" / "bands" / f"{method}_{ticker}_{store.data_digest(px)}_{HARNESS.replace('/', '-')}.parquet"
     if path.exists(): return pd.read_parquet(path)
     err = realized_returns(px.Close, px.index, max(H_SHOWN))[list(H_SHOWN)]
