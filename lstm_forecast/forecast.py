@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 import numpy as np, pandas as pd
 from . import store
-from .bands import origin_bands
+from .bands import adaptive_bands, band_volatility, origin_bands, realized_returns
 from .config import Config, ForecastConfig, config_differences, override_value
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
@@ -20,8 +20,9 @@ if TYPE_CHECKING:  # torch and scikit-learn are imported where a model is traine
     from lstm_forecast.walk_forward import WalkForward
 
 # %% auto #0
-__all__ = ['FinalModel', 'fit_final', 'trading_days', 'band_columns', 'check_horizon', 'model_differences', 'other_model_note',
-           'Band', 'todays_band', 'band_rule', 'band_of', 'forecast']
+__all__ = ['HISTORY', 'FinalModel', 'fit_final', 'trading_days', 'band_columns', 'check_horizon', 'model_differences',
+           'other_model_note', 'Band', 'todays_band', 'band_rule', 'band_of', 'forecast', 'history_band',
+           'fallback_band']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -251,3 +252,41 @@ def forecast(final: FinalModel,  # from `fit_final` on these prices
         out[c] = price * np.exp(b.offsets[c].to_numpy()) if b.offsets is not None else np.nan
     out.attrs.update(ticker=final.ticker, origin=final.last_date, last_close=last, band_note=b.note)
     return out
+
+# %% ../nbs/09_forecast.ipynb #b73a62ab
+HISTORY = 1000  # origins of the no-change forecast a band from the price history is scored on
+
+def history_band(prices: pd.DataFrame,  # daily OHLCV, ending on the forecast's origin
+                 cfg: Config,  # its forecast section: the levels and the band's estimation
+                 horizon: int,  # trading days ahead
+                ) -> Band:
+    "The band the ticker's own history gives: no change's errors at the last `HISTORY` origins, banded as a report bands the model's, today's row; the note says how often they held."
+    fc = cfg.forecast
+    close = prices["Close"].astype(np.float64).iloc[-(HISTORY + fc.band_vol_short + 1):]
+    origins = close.index[fc.band_vol_short:]  # the volatility is known from there; the last origin is today
+    if len(origins) <= fc.band_min_errors:
+        return Band(None, f"no band: {len(close)} days of prices give fewer than the {fc.band_min_errors} realized errors a band needs "
+                          "(forecast.band_min_errors); a band is never invented")
+    err = realized_returns(close, origins, horizon)
+    bands = adaptive_bands(err, band_volatility(close, fc), fc)
+    b = todays_band(err, bands, fc)
+    if b.offsets is None: return Band(None, b.note.replace("realized path errors", "realized errors of no change"))
+    held, e = [], err[horizon]
+    for lv in (fc.band_inner, fc.band_outer):
+        lo, hi = bands[f"lo{_pct(lv)}"][horizon], bands[f"hi{_pct(lv)}"][horizon]
+        ok = lo.notna() & e.notna()
+        held.append(f"{((e >= lo) & (e <= hi))[ok].mean():.1%}")
+    base = (f"{_pct(fc.band_inner)} %/{_pct(fc.band_outer)} % bands from the ticker's own price history: the errors of no change at "
+            f"{len(origins) - 1} past origins, scaled to the volatility and kept at their level by adaptive conformal inference as a "
+            f"report bands the model's errors; out of sample they held {held[0]} and {held[1]} of {int(ok.sum())} realized {horizon}-day returns")
+    return Band(b.offsets, base, base).upto(horizon)
+
+def fallback_band(prices: pd.DataFrame,  # daily OHLCV, ending on the forecast's origin
+                  cfg: Config,  # the forecast's config
+                  horizon: int,  # trading days ahead
+                  why: str,  # why the model's own band does not serve (`band_rule`'s note)
+                 ) -> Band:
+    "`history_band`, its note saying why the model's own band does not serve."
+    b = history_band(prices, cfg, horizon)
+    tail = f"; not the model's own errors: {why.removeprefix('no band: ')}"
+    return Band(b.offsets, b.note + tail, (b.base + tail) if b.base else "")

@@ -12,7 +12,7 @@ import pandas as pd
 from . import store
 from .config import Config, model_line, preset_name, with_overrides
 from .data import DataError, SAMPLE_TICKER, load_prices
-from .forecast import FinalModel, band_columns, check_horizon, fit_final, forecast
+from .forecast import FinalModel, band_columns, check_horizon, fallback_band, fit_final, forecast
 from .run import Run, saved_run
 
 # %% auto #0
@@ -139,7 +139,7 @@ def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or importe
                     source: str = "auto",  # price source, as for `load_prices`
                     fit: Callable[[pd.DataFrame, Config], FinalModel] | None = None,  # trains or loads the final model; None: `fit_final` with the model cache
                    ) -> ForecastResult:
-    "Load the prices; when the ticker's saved run may serve them (`run.saved_run`), its forecast and band; else train or load the final model and forecast without a band."
+    "Load the prices; when the ticker's saved run may serve them (`run.saved_run`), its forecast and band; else the final model's forecast with the price history's band (`forecast.fallback_band`)."
     cfg = env_config() if cfg is None else cfg
     t = store.ticker_name(ticker)
     horizon = check_horizon(cfg.forecast.horizon if horizon is None else horizon, cfg)
@@ -148,8 +148,8 @@ def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or importe
     if not why and len(run.forecast) >= horizon: fc, made = _from_run(run, horizon)  # the report's own forecast: nothing to compute
     else:
         final = (fit or (lambda p, c: fit_final(p, c, progress=False)))(prices, cfg)
-        fc = forecast(final, prices, horizon)
-        fc.attrs["band_note"] = why or f"no band: the report's run forecast {len(run.forecast)} days, fewer than {horizon}; build it again"
+        why = why or f"no band: the report's run forecast {len(run.forecast)} days, fewer than {horizon}; build it again"
+        fc = forecast(final, prices, horizon, band=fallback_band(prices, cfg, horizon, why))  # the price history's band, and why
         made = dict(train_window=[_day(d) for d in final.train_window], data_digest=final.data_digest, source=final.source,
                     seconds=round(final.seconds, 3))
     summary = None if run is None else run.summary

@@ -113,7 +113,8 @@ def test_forecast_has_the_band_model_and_record_of_its_report(server, data):
     assert {k: f["record"][k] for k in ("h", "n", "r2_vs_zero", "cover")} == {"h": 7, "n": s.horizon(7).n,
                                                                               "r2_vs_zero": s.horizon(7).r2_vs_zero, "cover": s.horizon(7).cover}
     code, _, msft = get(server + "/api/v1/forecast/MSFT?horizon=2")
-    assert code == 200 and not msft["band"]["available"] and msft["record"] is None
+    assert code == 200 and msft["band"]["available"] and msft["record"] is None  # no report: the price history's band
+    assert msft["band"]["note"].startswith("80 %/95 % bands from the ticker's own price history"), msft["band"]["note"]
     assert "lstm-forecast report MSFT" in msft["band"]["note"]
 
 
@@ -190,9 +191,9 @@ def test_a_full_training_queue_answers_503_with_retry_after(keyed):
         assert code == 503 and int(head["Retry-After"]) >= 1 and "ask again" in body["error"], (code, head, body)
         code, _, gspc = first.result()
         assert code == 200
-    # this server's model (more epochs) is not the report's: no band, and the report's record is not its record
+    # this server's model (more epochs) is not the report's: the price history's band, and the report's record is not its record
     assert gspc["report"]["model_key"] != gspc["model"]["model_key"] and "another model" in gspc["band"]["note"]
-    assert (gspc["band"]["available"], gspc["record"]) == (False, None)
+    assert (gspc["band"]["available"], gspc["record"]) == (True, None) and "own price history" in gspc["band"]["note"]
     assert get(keyed + "/api/v1/forecast/MSFT", key)[0] == 200  # the queue is free again
 
 
