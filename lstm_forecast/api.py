@@ -139,7 +139,8 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
     bug = _error("a bug: one sentence; the traceback is in the server's log")
     levels = {"type": "object", "additionalProperties": num, "description": "band level ('80', '95') -> share of realized returns inside"}
     horizon = _obj({"h": {"type": "integer"}, "n": {"type": "integer"}, "r2_vs_zero": num, "dm_p": num, "hit_rate": num,
-                    "beat_zero": {"type": "boolean"}, "cover": levels, "calm": levels, "volatile": levels})  # store.HorizonRecord
+                    "beat_zero": {"type": "boolean"}, "cover": levels, "calm": levels, "volatile": levels,
+                    "width": levels, "winkler": levels})  # store.HorizonRecord
     summary = _obj({f.name: _json_type(f.type) for f in fields(store.ReportSummary)})
     summary["properties"]["horizons"] = {"type": "array", "items": horizon}
     point = _obj({"date": s, "price": {"type": "number"}, "daily_return": {"type": "number"},

@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 import numpy as np, pandas as pd
 from .bands import origin_bands, realized_returns
+from .volatility import method_bands
 from .config import Config, PortfolioConfig
 from .store import level_label
 from .features import log_returns
@@ -16,8 +17,8 @@ from .portfolio import fold_gate_thresholds, size_positions, strategy_returns, b
 from .metrics import band_coverage, horizon_skill, strategy_metrics, skill_table, versus_baselines, ic_by_fold
 
 # %% auto #0
-__all__ = ['BASELINE_NAMES', 'HORIZON_NAMES', 'Backtest', 'with_verdicts', 'verdict_text', 'ablation', 'horizon_scores',
-           'horizon_verdict', 'evaluate', 'run_backtest']
+__all__ = ['BASELINE_NAMES', 'HORIZON_NAMES', 'COMPARED', 'Backtest', 'with_verdicts', 'verdict_text', 'ablation',
+           'horizon_scores', 'band_comparison', 'horizon_verdict', 'evaluate', 'run_backtest']
 
 # %% ../nbs/08_backtest.ipynb #16e90265
 @dataclass
@@ -36,6 +37,7 @@ class Backtest:
     coverage: pd.DataFrame | None = None  # per h: how often the realized h-day return fell inside the bands (`metrics.band_coverage`)
     errors: pd.DataFrame | None = None  # realized minus path h-day log return per origin and h (`bands.origin_bands`: the last close last, unrealized)
     bands: dict | None = None  # `bands.origin_bands`: lo80, hi80, ... per origin (rows, the last close last) and h (columns)
+    band_compare: pd.DataFrame | None = None  # per (method, h): `metrics.band_coverage` of the product's bands, GARCH(1,1)-t's and EWMA's on the same origins
 
 # %% ../nbs/08_backtest.ipynb #5d4ee3c7
 BASELINE_NAMES = dict(zero="the zero-return forecast", hist_mean="the historical-mean forecast",
@@ -109,8 +111,26 @@ def horizon_scores(wf: WalkForward,  # with `paths` (and `close`, the closes it 
     fc = {"path": model, "zero": real * 0.0, **({"drift": drift} if drift is not None else {}), "one_step_sum": one_step}
     skill = horizon_skill(real, fc)
     errors, bands = origin_bands(wf.paths, close, cfg.forecast)  # with a last row: today's band
-    vol = log_returns(close).rolling(cfg.portfolio.vol_window).std().reindex(paths.index)
-    return skill, band_coverage(errors, bands, vol <= vol.median()), errors, bands
+    return skill, band_coverage(errors, bands, _calm(wf)), errors, bands
+
+def _calm(wf: WalkForward) -> pd.Series:
+    "Per path origin: True where the realized volatility at the origin is at or below its median."
+    vol = log_returns(wf.close).rolling(wf.config.portfolio.vol_window).std().reindex(wf.paths.index.unique())
+    return vol <= vol.median()
+
+COMPARED = ("garch-t", "ewma")  # the textbook bands every report scores beside its own
+
+def band_comparison(wf: WalkForward,  # with `paths` and `close`
+                    errors: pd.DataFrame,  # `horizon_scores`' errors
+                    bands: dict,  # ... and the product's bands
+                   ) -> pd.DataFrame:
+    "`metrics.band_coverage` of the product's bands and of GARCH(1,1)-t's and EWMA's on the same errors and origins, a block per method."
+    calm = _calm(wf)
+    out = {"product": band_coverage(errors, bands, calm)}
+    for m in COMPARED:
+        b = method_bands(m, errors, wf.close.to_frame("Close"), wf.config.forecast)
+        out[m] = band_coverage(errors, {k: v.where(bands[k].notna()) for k, v in b.items()}, calm)  # where the product has a band
+    return pd.concat(out, names=["method"])
 
 def horizon_verdict(skill: pd.DataFrame,  # `horizon_scores`' skill
                     coverage: pd.DataFrame,  # `horizon_scores`' coverage
@@ -149,13 +169,14 @@ def evaluate(wf: WalkForward,  # from `walk_forward`: its predictions and the cl
     verdict = (verdict_text(versus, None) + f" After costs the strategy's Sharpe ratio was {sr:.2f} against "
                f"{bh:.2f} for buy-and-hold over the same {len(rets)} days"
                + (", so it did better." if sr > bh else ", so it did not beat buy-and-hold."))
-    horizons = coverage = errors = bands = None
+    horizons = coverage = errors = bands = compare = None
     if wf.paths is not None:
         horizons, coverage, errors, bands = horizon_scores(wf)
+        compare = band_comparison(wf, errors, bands)
         h = min(cfg.forecast.horizon, len(wf.paths.columns))
         verdict += " " + horizon_verdict(horizons, coverage, h, (cfg.forecast.band_inner, cfg.forecast.band_outer))
     return Backtest(wf=wf, sizing=sizing, returns=rets, strategy=strategy, horizons=horizons, coverage=coverage, errors=errors,
-                    bands=bands,
+                    bands=bands, band_compare=compare,
                     skill=skill_table(p.target, {"lstm": p.pred, **{k: p[k] for k in wf.baselines}}),
                     versus=versus, ic_folds=ic_by_fold(p.target, p.pred, p.fold),
                     ablation=ablation(p.pred, daily, p.target, p.p_unfavourable, p.fold, wf.train_pred, pc,

@@ -12,8 +12,8 @@ from statsmodels.tsa.stattools import diebold_mariano_test
 
 # %% auto #0
 __all__ = ['drawdown', 'max_drawdown_days', 'probabilistic_sharpe', 'strategy_metrics', 'dm_test', 'pt_test', 'hit_rate',
-           'forecast_skill', 'ic_by_fold', 'skill_table', 'versus_baselines', 'horizon_skill', 'band_coverage',
-           'winkler_score', 'kupiec_p', 'christoffersen_p']
+           'forecast_skill', 'ic_by_fold', 'skill_table', 'versus_baselines', 'horizon_skill', 'winkler_score',
+           'kupiec_p', 'christoffersen_p', 'band_coverage']
 
 # %% ../nbs/07_metrics.ipynb #800e0316
 def drawdown(returns: pd.Series) -> pd.Series:
@@ -162,28 +162,6 @@ def horizon_skill(realized: pd.DataFrame,  # realized h-day log returns per orig
                              hit_rate=hit_rate(d.y, d.f), dm_stat=stat, dm_p=p))
     return pd.DataFrame(rows).set_index(["h", "forecaster"])
 
-# %% ../nbs/07_metrics.ipynb #a1b2c3d5
-def band_coverage(errors: pd.DataFrame,  # realized minus forecast h-day log return per origin (rows) and h (columns)
-                  bands: dict,  # `bands.adaptive_bands` of these errors: lo80, hi80, lo95, hi95 frames
-                  calm: pd.Series,  # per origin: True on calm days (realized volatility at or below its median)
-                 ) -> pd.DataFrame:
-    "Per h: origins with a band and a realized error, and the share inside each band over all, calm and volatile days."
-    levels = sorted({k[2:] for k in bands if k.startswith("lo")}, key=float)
-    calm = calm.reindex(errors.index).fillna(False).astype(bool)
-    rows = []
-    for h in errors.columns:
-        row = dict(h=int(h))
-        for lv in levels:
-            lo, hi, e = bands[f"lo{lv}"][h], bands[f"hi{lv}"][h], errors[h]
-            ok = lo.notna() & e.notna()
-            inside = (e >= lo) & (e <= hi)
-            row["n"] = int(ok.sum())
-            row.update({f"cover{lv}": inside[ok].mean() if ok.any() else np.nan,
-                        f"calm{lv}": inside[ok & calm].mean() if (ok & calm).any() else np.nan,
-                        f"volatile{lv}": inside[ok & ~calm].mean() if (ok & ~calm).any() else np.nan})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("h")
-
 # %% ../nbs/07_metrics.ipynb #f209dc2d
 def winkler_score(y: np.ndarray,  # outcomes
                   lo: np.ndarray,  # lower edges
@@ -220,3 +198,30 @@ def christoffersen_p(misses: np.ndarray,  # True where the outcome fell outside 
     ind = -2 * (_xlogy(n00 + n10, 1 - p) + _xlogy(n01 + n11, p)) + 2 * (_xlogy(n00, 1 - p01) + _xlogy(n01, p01)
                                                                          + _xlogy(n10, 1 - p11) + _xlogy(n11, p11))
     return float(stats.chi2.sf(ind, 1)), float(stats.chi2.sf(ind + _pof_lr(m, level), 2))
+
+# %% ../nbs/07_metrics.ipynb #a1b2c3d5
+def band_coverage(errors: pd.DataFrame,  # realized minus forecast h-day log return per origin (rows) and h (columns)
+                  bands: dict,  # `bands.adaptive_bands` of these errors: lo80, hi80, lo95, hi95 frames
+                  calm: pd.Series,  # per origin: True on calm days (realized volatility at or below its median)
+                 ) -> pd.DataFrame:
+    "Per h: origins with a band and a realized error; per band, the share inside over all, calm and volatile days, the mean width and Winkler score, and Kupiec's and Christoffersen's (conditional coverage) p on every h-th origin."
+    levels = sorted({k[2:] for k in bands if k.startswith("lo")}, key=float)
+    calm = calm.reindex(errors.index).fillna(False).astype(bool)
+    rows = []
+    for h in errors.columns:
+        row = dict(h=int(h))
+        for lv in levels:
+            lo, hi, e = bands[f"lo{lv}"][h], bands[f"hi{lv}"][h], errors[h]
+            ok = lo.notna() & e.notna()
+            inside = (e >= lo) & (e <= hi)
+            row["n"] = int(ok.sum())
+            row.update({f"cover{lv}": inside[ok].mean() if ok.any() else np.nan,
+                        f"calm{lv}": inside[ok & calm].mean() if (ok & calm).any() else np.nan,
+                        f"volatile{lv}": inside[ok & ~calm].mean() if (ok & ~calm).any() else np.nan,
+                        f"width{lv}": (hi - lo)[ok].mean() if ok.any() else np.nan,
+                        f"winkler{lv}": winkler_score(e[ok].to_numpy(), lo[ok].to_numpy(), hi[ok].to_numpy(), float(lv) / 100).mean()
+                                        if ok.any() else np.nan})
+            step = ~inside[ok].to_numpy()[::int(h)]  # misses on non-overlapping origins
+            row.update({f"kupiec{lv}": kupiec_p(step, float(lv) / 100), f"cc{lv}": christoffersen_p(step, float(lv) / 100)[1]})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("h")

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-import pandas as pd
+import numpy as np, pandas as pd
 from . import store
 from .config import Config
 from .forecast import Band, fit_final, forecast, band_rule, todays_band
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the walk-forward and its evaluation are imported where they
     from lstm_forecast.backtest import Backtest
 
 # %% auto #0
-__all__ = ['Run', 'horizon_records', 'summarize', 'run_report', 'saved_run']
+__all__ = ['Run', 'horizon_records', 'summarize', 'run_report', 'band_edges', 'saved_run']
 
 # %% ../nbs/09a_run.ipynb #bf0fe1fd
 @dataclass
@@ -51,7 +51,8 @@ def horizon_records(bt: Backtest,  # with `horizons` and `coverage` (paths on)
         c = cov.loc[h] if h in cov.index else None
         out.append(store.HorizonRecord(h=int(h), n=int(r.n), r2_vs_zero=r.r2_vs_zero, dm_p=r.dm_p, hit_rate=r.hit_rate,
                                        beat_zero=bool(r.r2_vs_zero > 0 and r.dm_p < 0.05),
-                                       cover=at(c, "cover"), calm=at(c, "calm"), volatile=at(c, "volatile")))
+                                       cover=at(c, "cover"), calm=at(c, "calm"), volatile=at(c, "volatile"),
+                                       width=at(c, "width"), winkler=at(c, "winkler")))
     return out
 
 def summarize(bt: Backtest,  # `evaluate` of the run's walk-forward
@@ -125,6 +126,7 @@ def _frames(run: Run) -> dict:
                ic_folds=bt.ic_folds.set_axis(bt.ic_folds.index.astype(str)), ablation=bt.ablation)  # folds and 'all'
     for name in ("horizons", "coverage"):
         if getattr(bt, name) is not None: out[name] = getattr(bt, name)
+    if bt.band_compare is not None: out["comparison"] = bt.band_compare  # not `band_...`: those are the bands
     if wf.paths is not None: out["paths"] = _h_columns(wf.paths)
     if bt.errors is not None:
         out["errors"] = _h_columns(bt.errors)
@@ -180,8 +182,20 @@ def _assemble(meta: dict, f: dict, frames: bool) -> Run:
     bt = Backtest(wf=wf, sizing=f["sizing"], returns=f["returns"], strategy=f["strategy"], skill=f["skill"], versus=f["versus"],
                   ic_folds=f["ic_folds"].set_axis(pd.Index([int(k) if k.isdigit() else k for k in f["ic_folds"].index],
                                                            name=f["ic_folds"].index.name)), ablation=f["ablation"], verdict=meta["verdict"], horizons=f.get("horizons"),
-                  coverage=f.get("coverage"), errors=_from_h(f["errors"]) if "errors" in f else None, bands=bands or None)
+                  coverage=f.get("coverage"), errors=_from_h(f["errors"]) if "errors" in f else None, bands=bands or None,
+                  band_compare=f.get("comparison"))
     return replace(run, prices=prices, backtest=bt, bench=f["bench"]["bench"] if "bench" in f else None)
+
+def band_edges(run: Run) -> pd.DataFrame:
+    "Every origin's band edges for every h, as edges of the realized h-day log return log(C[t+h] / C[t]), the path included: a row per origin (`origin`), columns `lo80_1` ... `hi95_30`; the last row is today's."
+    bt = run.backtest
+    if bt is None or bt.bands is None: return pd.DataFrame(index=pd.DatetimeIndex([], name="origin"))
+    paths = bt.wf.paths[~bt.wf.paths.index.duplicated()].cumsum(axis=1).reindex(bt.errors.index)
+    today = bt.errors.index[-1]
+    paths.loc[today] = np.log(run.forecast.price / run.forecast.attrs["last_close"]).to_numpy()[:len(paths.columns)]  # today's path
+    cols = {f"{k}_{h}": paths[h] + v[h] for k, v in sorted(bt.bands.items(), key=lambda kv: (kv[0][2:], kv[0][:2] != "lo"))
+            for h in v.columns}
+    return pd.DataFrame(cols, index=bt.errors.index.rename("origin"))
 
 Run.save, Run.load = _save, classmethod(_load)
 

@@ -118,6 +118,7 @@ class ReportFiles:
     notebook: Path  # the executed notebook
     summary: Path  # the `ReportSummary` as JSON: written last, so its presence means the rest is in place
     run: Path  # the whole run (`write_run`): what the page draws and the forecast's band is read from
+    bands: Path  # every origin's band edges for every h (parquet, for other tools): `lo80_1` ... `hi95_30`
     failed_notebook: Path  # the executed notebook of a run that failed with a bug, kept beside the good report
 
 def report_files(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
@@ -126,10 +127,10 @@ def report_files(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
     "Where `ticker`'s report files are in `out_dir`."
     stem, d = ticker_name(ticker), Path(out_dir)
     return ReportFiles(d / f"{stem}.html", d / f"{stem}.ipynb", d / f"{stem}.json", d / f"{stem}.run.zip",
-                       d / f"{stem}.failed.ipynb")
+                       d / f"{stem}.bands.parquet", d / f"{stem}.failed.ipynb")
 
 # %% ../nbs/00a_store.ipynb #418cabd9
-SUMMARY_SCHEMA = 3  # 2: `horizons`, the skill and band coverage of every horizon; 3: `HorizonRecord`s, coverage keyed by band level
+SUMMARY_SCHEMA = 4  # 2: `horizons`, the skill and band coverage of every horizon; 3: `HorizonRecord`s, coverage keyed by band level; 4: their width and Winkler score
 
 def level_label(level: float,  # a band's central coverage, e.g. 0.8
                ) -> str:
@@ -154,10 +155,13 @@ class HorizonRecord:
     cover: dict = dataclasses.field(default_factory=dict)  # band level (`level_label`) -> share of realized h-day returns inside its band
     calm: dict = dataclasses.field(default_factory=dict)  # the same over the calm origins (volatility at or below its median)
     volatile: dict = dataclasses.field(default_factory=dict)  # ... and over the volatile ones
+    width: dict = dataclasses.field(default_factory=dict)  # band level -> its mean width (log-return units)
+    winkler: dict = dataclasses.field(default_factory=dict)  # band level -> its mean Winkler (interval) score: lower is sharper at the same coverage
 
     def __post_init__(self):
         for k in ("r2_vs_zero", "dm_p", "hit_rate"): object.__setattr__(self, k, _finite(getattr(self, k)))
-        for k in ("cover", "calm", "volatile"): object.__setattr__(self, k, {str(l): _finite(v) for l, v in getattr(self, k).items()})
+        for k in ("cover", "calm", "volatile", "width", "winkler"):
+            object.__setattr__(self, k, {str(l): _finite(v) for l, v in getattr(self, k).items()})
 
     @classmethod
     def from_dict(cls, d: dict) -> HorizonRecord:

@@ -51,7 +51,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 METRICS = ("strategy_sharpe", "buy_hold_sharpe", "strategy_max_drawdown", "hit_rate", "r2_oos", "dm_p")
-HORIZON_METRICS = ("r2_vs_zero", "dm_p", "hit_rate")  # and each band's coverage, named by its level (h_cover80, h_cover95)
+HORIZON_METRICS = ("r2_vs_zero", "dm_p", "hit_rate")  # and each band's coverage, width and Winkler score, named by its level (h_cover80, h_width95, ...)
 
 def report_metrics(summary: store.ReportSummary) -> list[tuple[str, float, int]]:
     "(name, value, step) of each number of `summary`: its strategy and skill, per horizon too when it has them."
@@ -60,7 +60,8 @@ def report_metrics(summary: store.ReportSummary) -> list[tuple[str, float, int]]
     out.append(("rows", float(summary.rows), 0))
     for rec in summary.horizons:
         out += [(f"h_{k}", float(getattr(rec, k)), rec.h) for k in HORIZON_METRICS if getattr(rec, k) is not None]
-        out += [(f"h_cover{lv}", float(v), rec.h) for lv, v in rec.cover.items() if v is not None]
+        out += [(f"h_{kind}{lv}", float(v), rec.h) for kind in ("cover", "width", "winkler") for lv, v in getattr(rec, kind).items()
+                if v is not None]
     return out
 
 def code_version() -> dict:

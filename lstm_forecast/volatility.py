@@ -11,8 +11,8 @@ from .config import ForecastConfig
 from .features import log_returns
 
 # %% auto #0
-__all__ = ['WINDOW', 'MIN_FIT', 'METHODS', 'garch_variance', 'parkinson', 'har_variance', 'parametric_bands', 'scaled_bands',
-           'method_bands']
+__all__ = ['WINDOW', 'MIN_FIT', 'METHODS', 'EWMA_DECAY', 'garch_variance', 'parkinson', 'har_variance', 'ewma_variance',
+           'parametric_bands', 'scaled_bands', 'method_bands']
 
 # %% ../nbs/05b_volatility.ipynb #08ab34d3
 WINDOW, MIN_FIT = 1000, 250  # daily returns a model is fitted on at most, and at least before its first fit
@@ -69,7 +69,16 @@ def har_variance(prices: pd.DataFrame,  # daily OHLC
     return pd.DataFrame(out, index=prices.index, columns=pd.RangeIndex(1, horizon + 1, name="h"))
 
 # %% ../nbs/05b_volatility.ipynb #0d9e5ffe
-METHODS = ("aci", "garch-t", "gjr-t", "har-range", "aci-garch-t", "aci-gjr-t", "aci-har-range")
+METHODS = ("aci", "garch-t", "gjr-t", "har-range", "ewma", "aci-garch-t", "aci-gjr-t", "aci-har-range")
+EWMA_DECAY = 0.94  # RiskMetrics' daily decay
+
+def ewma_variance(close: pd.Series,  # daily closes
+                  horizon: int,  # largest h
+                 ) -> pd.DataFrame:
+    "RiskMetrics' h-day log-return variance known at each close: h times the exponentially weighted mean of past squared returns (decay 0.94); NaN for the first `MIN_FIT` days."
+    r2 = log_returns(close) ** 2
+    v = r2.ewm(alpha=1 - EWMA_DECAY, adjust=False).mean().where(np.arange(len(r2)) >= MIN_FIT)
+    return pd.DataFrame(np.outer(v.to_numpy(), np.arange(1, horizon + 1)), index=close.index, columns=pd.RangeIndex(1, horizon + 1, name="h"))
 
 def _levels(cfg: ForecastConfig): return (cfg.band_inner, cfg.band_outer)
 
@@ -109,6 +118,7 @@ def method_bands(method: str,  # one of `METHODS`
     if method == "aci": return adaptive_bands(errors, band_volatility(prices["Close"], cfg), cfg)
     base, nu = method.removeprefix("aci-"), None
     if base == "har-range": var = har_variance(prices, H, cfg)
+    elif base == "ewma": var = ewma_variance(prices["Close"], H)
     else: var, nu = garch_variance(prices["Close"], H, cfg, asymmetric=base == "gjr-t")
     var = var[list(errors.columns)].reindex(errors.index)
     if method.startswith("aci-"): return scaled_bands(errors, var, cfg)

@@ -12,7 +12,7 @@ from lstm_forecast.store import read_summary, report_files
 
 from lstm_forecast.testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CLI, OFFLINE, ROOT
 FAST = ["--start", "2016-01-01", "--set", "model.epochs=2"]  # 3 years of the sample: 4 folds of 2 epochs
-PUBLISHED = ("html", "notebook", "summary", "run")  # the files of a good report (`store.ReportFiles`)
+PUBLISHED = ("html", "notebook", "summary", "run", "bands")  # the files of a good report (`store.ReportFiles`)
 
 
 @pytest.fixture(scope="module")
