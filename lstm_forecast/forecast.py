@@ -276,9 +276,11 @@ def history_band(prices: pd.DataFrame,  # daily OHLCV, ending on the forecast's 
         lo, hi = bands[f"lo{_pct(lv)}"][horizon], bands[f"hi{_pct(lv)}"][horizon]
         ok = lo.notna() & e.notna()
         held.append(f"{((e >= lo) & (e <= hi))[ok].mean():.1%}")
+    record = (f"out of sample they held {held[0]} and {held[1]} of {int(ok.sum())} realized {horizon}-day returns" if ok.any() else
+              f"none of its {horizon}-day bands has been realized yet, so their coverage is not known")
     base = (f"{_pct(fc.band_inner)} %/{_pct(fc.band_outer)} % bands from the ticker's own price history: the errors of no change at "
             f"{len(origins) - 1} past origins, scaled to the volatility and kept at their level by adaptive conformal inference as a "
-            f"report bands the model's errors; out of sample they held {held[0]} and {held[1]} of {int(ok.sum())} realized {horizon}-day returns")
+            f"report bands the model's errors; {record}")
     return Band(b.offsets, base, base).upto(horizon)
 
 def fallback_band(prices: pd.DataFrame,  # daily OHLCV, ending on the forecast's origin
