@@ -137,7 +137,7 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
               "schema": {"type": "string", "pattern": r"^[A-Za-z0-9^][A-Za-z0-9.\-^=]{0,19}$"}}
     unauthorized = _error(f"no or a wrong X-API-Key (only when the server has {API_KEY_ENV})")
     bug = _error("a bug: one sentence; the traceback is in the server's log")
-    levels = {"type": "object", "additionalProperties": num, "description": "band level ('80', '95') -> share of realized returns inside"}
+    levels = {"type": "object", "additionalProperties": num, "description": "band level ('80', '95') -> that band's value"}
     horizon = _obj({"h": {"type": "integer"}, "n": {"type": "integer"}, "r2_vs_zero": num, "dm_p": num, "hit_rate": num,
                     "beat_zero": {"type": "boolean"}, "cover": levels, "calm": levels, "volatile": levels,
                     "width": levels, "winkler": levels})  # store.HorizonRecord
