@@ -26,10 +26,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np, pandas as pd
+from lstm_forecast.store import level_label
 from lstm_forecast.testing import STOCKS, stock_prices
 
 H_SHOWN = (1, 2, 3, 5, 7, 10, 15, 20, 30)
-HARNESS = "bands/1"  # part of every cache key: change it when the scoring changes
+HARNESS = "bands/2"  # part of every cache key: change it when the scoring changes
 RESULTS = Path(__file__).resolve().parent / "results"
 ETFS = ("SPY",)  # in the shared folder besides the 30 stocks; not a stock
 
@@ -40,7 +41,7 @@ def score(method: str, ticker: str, years: int) -> pd.DataFrame:
     from lstm_forecast.bands import realized_returns
     from lstm_forecast.config import ForecastConfig
     from lstm_forecast.features import log_returns
-    from lstm_forecast.metrics import christoffersen_p, kupiec_p, winkler_score
+    from lstm_forecast.metrics import band_coverage
     from lstm_forecast.volatility import method_bands
     from scipy import stats
     px, cfg = stock_prices(ticker, years * 252), ForecastConfig()
@@ -50,25 +51,17 @@ def score(method: str, ticker: str, years: int) -> pd.DataFrame:
     t0 = time.perf_counter()
     bands = method_bands(method, err, px, cfg)
     seconds = time.perf_counter() - t0
-    vol = log_returns(px.Close).rolling(60).std()
-    start = px.index[2 * 252]  # the warm-up: every method has a band from here on
-    rows = []
-    for lv in (cfg.band_inner, cfg.band_outer):
-        lab, z = f"{100 * lv:g}", float(stats.norm.ppf(1 - (1 - cfg.band_inner) / 2))
-        for h in H_SHOWN:
-            e, lo, hi = err[h], bands[f"lo{lab}"][h], bands[f"hi{lab}"][h]
-            ok = e.notna() & lo.notna() & (e.index >= start)
-            e, lo, hi = e[ok], lo[ok], hi[ok]
-            inside = (e >= lo) & (e <= hi)
-            calm = (vol.reindex(e.index) <= vol.reindex(e.index).median())
-            step = inside.iloc[::h]  # non-overlapping origins for the tests
-            p_ind, p_cc = christoffersen_p(~step.to_numpy(), lv)
-            sd = (bands[f"hi{100 * cfg.band_inner:g}"][h] - bands[f"lo{100 * cfg.band_inner:g}"][h])[ok] / (2 * z)
-            rows.append(dict(method=method, ticker=ticker, h=h, level=lab, n=int(ok.sum()), cover=inside.mean(),
-                             calm=inside[calm].mean(), volatile=inside[~calm].mean(), width=(hi - lo).mean(),
-                             winkler=winkler_score(e.to_numpy(), lo.to_numpy(), hi.to_numpy(), lv).mean(),
-                             kupiec_p=kupiec_p(~step.to_numpy(), lv), christoffersen_ind_p=p_ind, christoffersen_cc_p=p_cc,
-                             qlike=float(np.mean(np.log(sd ** 2) + e ** 2 / sd ** 2)), seconds=seconds))
+    scored = err.copy()
+    scored.loc[err.index < px.index[2 * 252]] = np.nan  # the warm-up is not scored: every method has a band from here on
+    vol = log_returns(px.Close).rolling(60).std().where(scored[1].notna())
+    cov = band_coverage(scored, bands, vol <= vol.median())  # calm: the scored origins' 60-day volatility at or below its median
+    inner = level_label(cfg.band_inner)
+    sd = (bands[f"hi{inner}"] - bands[f"lo{inner}"]) / (2 * stats.norm.ppf(1 - (1 - cfg.band_inner) / 2))  # the inner band's volatility
+    qlike = (np.log(sd ** 2) + scored ** 2 / sd ** 2).mean()  # Patton's QLIKE of that variance, up to a constant
+    rows = [dict(method=method, ticker=ticker, h=h, level=lab, n=int(c.n), cover=c[f"cover{lab}"], calm=c[f"calm{lab}"],
+                 volatile=c[f"volatile{lab}"], width=c[f"width{lab}"], winkler=c[f"winkler{lab}"], kupiec_p=c[f"kupiec{lab}"],
+                 christoffersen_ind_p=c[f"ind{lab}"], christoffersen_cc_p=c[f"cc{lab}"], qlike=float(qlike[h]), seconds=seconds)
+            for lab in (inner, level_label(cfg.band_outer)) for h, c in cov.iterrows()]
     out = pd.DataFrame(rows)
     store.write_atomic(path, lambda f: out.to_parquet(f))
     return out

@@ -122,11 +122,11 @@ COMPARED = ("garch-t", "ewma")  # the textbook bands every report scores beside 
 
 def band_comparison(wf: WalkForward,  # with `paths` and `close`
                     errors: pd.DataFrame,  # `horizon_scores`' errors
-                    bands: dict,  # ... and the product's bands
+                    bands: dict,  # ... the product's bands
+                    coverage: pd.DataFrame,  # ... and their `metrics.band_coverage`
                    ) -> pd.DataFrame:
     "`metrics.band_coverage` of the product's bands and of GARCH(1,1)-t's and EWMA's on the same errors and origins, a block per method."
-    calm = _calm(wf)
-    out = {"product": band_coverage(errors, bands, calm)}
+    calm, out = _calm(wf), {"product": coverage}
     for m in COMPARED:
         b = method_bands(m, errors, wf.close.to_frame("Close"), wf.config.forecast)
         out[m] = band_coverage(errors, {k: v.where(bands[k].notna()) for k, v in b.items()}, calm)  # where the product has a band
@@ -172,7 +172,7 @@ def evaluate(wf: WalkForward,  # from `walk_forward`: its predictions and the cl
     horizons = coverage = errors = bands = compare = None
     if wf.paths is not None:
         horizons, coverage, errors, bands = horizon_scores(wf)
-        compare = band_comparison(wf, errors, bands)
+        compare = band_comparison(wf, errors, bands, coverage)
         h = min(cfg.forecast.horizon, len(wf.paths.columns))
         verdict += " " + horizon_verdict(horizons, coverage, h, (cfg.forecast.band_inner, cfg.forecast.band_outer))
     return Backtest(wf=wf, sizing=sizing, returns=rets, strategy=strategy, horizons=horizons, coverage=coverage, errors=errors,

@@ -66,18 +66,21 @@ def _one_horizon(e: np.ndarray, X: np.ndarray, h: int, levels, cfg: ForecastConf
     return lo, hi
 
 def adaptive_bands(errors: pd.DataFrame,  # h-day errors (realized minus forecast) per origin (rows: consecutive trading days) and h (columns); NaN: not realized
-                   vol: pd.DataFrame,  # `band_volatility` at the origins
+                   vol: pd.DataFrame | None,  # `band_volatility` at the origins; None with `scale`
                    cfg: ForecastConfig,  # band levels, γ, the fewest errors, the refit interval
+                   scale: pd.DataFrame | None = None,  # another model's h-day volatility per origin and h, the errors' scale instead of one fitted on `vol`
                   ) -> dict[str, pd.DataFrame]:
     "Causal bands of the error per origin and h: `lo80`, `hi80`, `lo95`, `hi95` (log-return units; NaN until enough errors)."
     levels = (cfg.band_inner, cfg.band_outer)
-    v = vol.reindex(errors.index)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        X = np.column_stack([np.ones(len(v)), np.log(v["short"].to_numpy()), np.log(v["long"].to_numpy())])
+    if scale is None:
+        v = vol.reindex(errors.index)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            X = np.column_stack([np.ones(len(v)), np.log(v["short"].to_numpy()), np.log(v["long"].to_numpy())])
+    else: X, scale = np.empty((len(errors), 0)), scale.reindex(errors.index)
     out = {f"{side}{100 * lv:g}": pd.DataFrame(np.nan, index=errors.index, columns=errors.columns)
            for lv in levels for side in ("lo", "hi")}
     for h in errors.columns:
-        lo, hi = _one_horizon(errors[h].to_numpy(np.float64), X, int(h), levels, cfg)
+        lo, hi = _one_horizon(errors[h].to_numpy(np.float64), X, int(h), levels, cfg, None if scale is None else scale[h].to_numpy())
         for j, lv in enumerate(levels):
             out[f"lo{100 * lv:g}"][h], out[f"hi{100 * lv:g}"][h] = lo[:, j], hi[:, j]
     return out

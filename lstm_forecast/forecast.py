@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 import numpy as np, pandas as pd
 from . import store
-from .bands import adaptive_bands, band_volatility, origin_bands, realized_returns
+from .bands import origin_bands
 from .config import Config, ForecastConfig, config_differences, override_value
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
@@ -261,22 +261,20 @@ def history_band(prices: pd.DataFrame,  # daily OHLCV, ending on the forecast's 
                  horizon: int,  # trading days ahead
                 ) -> Band:
     "The band the ticker's own history gives: no change's errors at the last `HISTORY` origins, banded as a report bands the model's, today's row; the note says how often they held."
+    from lstm_forecast.metrics import band_coverage  # statsmodels: not for a forecast read from a saved run
     fc = cfg.forecast
     close = prices["Close"].astype(np.float64).iloc[-(HISTORY + fc.band_vol_short + 1):]
     origins = close.index[fc.band_vol_short:]  # the volatility is known from there; the last origin is today
     if len(origins) <= fc.band_min_errors:
         return Band(None, f"no band: {len(close)} days of prices give fewer than the {fc.band_min_errors} realized errors a band needs "
                           "(forecast.band_min_errors); a band is never invented")
-    err = realized_returns(close, origins, horizon)
-    bands = adaptive_bands(err, band_volatility(close, fc), fc)
+    no_change = pd.DataFrame(0.0, index=origins, columns=pd.RangeIndex(1, horizon + 1, name="h"))
+    err, bands = origin_bands(no_change, close, fc)  # banded as a report bands the model's path, today's row last
     b = todays_band(err, bands, fc)
     if b.offsets is None: return Band(None, b.note.replace("realized path errors", "realized errors of no change"))
-    held, e = [], err[horizon]
-    for lv in (fc.band_inner, fc.band_outer):
-        lo, hi = bands[f"lo{_pct(lv)}"][horizon], bands[f"hi{_pct(lv)}"][horizon]
-        ok = lo.notna() & e.notna()
-        held.append(f"{((e >= lo) & (e <= hi))[ok].mean():.1%}")
-    record = (f"out of sample they held {held[0]} and {held[1]} of {int(ok.sum())} realized {horizon}-day returns" if ok.any() else
+    cov = band_coverage(err[[horizon]], {k: v[[horizon]] for k, v in bands.items()}, pd.Series(False, index=err.index)).loc[horizon]
+    held = [f"{cov[f'cover{_pct(lv)}']:.1%}" for lv in (fc.band_inner, fc.band_outer)]
+    record = (f"out of sample they held {held[0]} and {held[1]} of {int(cov.n)} realized {horizon}-day returns" if cov.n else
               f"none of its {horizon}-day bands has been realized yet, so their coverage is not known")
     base = (f"{_pct(fc.band_inner)} %/{_pct(fc.band_outer)} % bands from the ticker's own price history: the errors of no change at "
             f"{len(origins) - 1} past origins, scaled to the volatility and kept at their level by adaptive conformal inference as a "

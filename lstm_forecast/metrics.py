@@ -204,7 +204,7 @@ def band_coverage(errors: pd.DataFrame,  # realized minus forecast h-day log ret
                   bands: dict,  # `bands.adaptive_bands` of these errors: lo80, hi80, lo95, hi95 frames
                   calm: pd.Series,  # per origin: True on calm days (realized volatility at or below its median)
                  ) -> pd.DataFrame:
-    "Per h: origins with a band and a realized error; per band, the share inside over all, calm and volatile days, the mean width and Winkler score, and Kupiec's and Christoffersen's (conditional coverage) p on every h-th origin."
+    "Per h: origins with a band and a realized error; per band, the share inside over all, calm and volatile days, the mean width and Winkler score, and Kupiec's and Christoffersen's (independence, conditional coverage) p on every h-th origin."
     levels = sorted({k[2:] for k in bands if k.startswith("lo")}, key=float)
     calm = calm.reindex(errors.index).fillna(False).astype(bool)
     rows = []
@@ -222,6 +222,7 @@ def band_coverage(errors: pd.DataFrame,  # realized minus forecast h-day log ret
                         f"winkler{lv}": winkler_score(e[ok].to_numpy(), lo[ok].to_numpy(), hi[ok].to_numpy(), float(lv) / 100).mean()
                                         if ok.any() else np.nan})
             step = ~inside[ok].to_numpy()[::int(h)]  # misses on non-overlapping origins
-            row.update({f"kupiec{lv}": kupiec_p(step, float(lv) / 100), f"cc{lv}": christoffersen_p(step, float(lv) / 100)[1]})
+            ind, cc = christoffersen_p(step, float(lv) / 100)
+            row.update({f"kupiec{lv}": kupiec_p(step, float(lv) / 100), f"ind{lv}": ind, f"cc{lv}": cc})
         rows.append(row)
     return pd.DataFrame(rows).set_index("h")

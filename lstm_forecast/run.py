@@ -35,8 +35,11 @@ class Run:
     @property
     def cfg(self) -> Config: return Config.from_dict(self.summary.config)
 
-    @property
-    def records(self) -> list[store.HorizonRecord]: return self.summary.horizons
+    def forecast_upto(self, horizon: int) -> pd.DataFrame:
+        "Today's forecast of the next `horizon` sessions with its band, `attrs['band_note']` saying where the band stops."
+        fc = self.forecast.iloc[:horizon].copy()
+        fc.attrs.update(self.forecast.attrs, band_note=self.band.upto(horizon).note)
+        return fc
 
 # %% ../nbs/09a_run.ipynb #5b8a288f
 def horizon_records(bt: Backtest,  # with `horizons` and `coverage` (paths on)
@@ -75,10 +78,6 @@ def summarize(bt: Backtest,  # `evaluate` of the run's walk-forward
         horizons=horizon_records(bt, (cfg.forecast.band_inner, cfg.forecast.band_outer)))
 
 # %% ../nbs/09a_run.ipynb #513256a9
-def _say(progress, msg):
-    if progress is True: print(msg, flush=True)
-    elif callable(progress): progress(msg)
-
 def run_report(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, checked (`data.check_history`)
                cfg: Config = Config(),
                benchmark: str | None = "SPY",  # the benchmark's ticker, or "none"
@@ -88,7 +87,7 @@ def run_report(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, checked 
     "Walk forward, evaluate, score against the benchmark, fit the final model and forecast: the report's `Run`."
     from lstm_forecast.backtest import evaluate
     from lstm_forecast.tearsheet import benchmark_returns
-    from lstm_forecast.walk_forward import walk_forward
+    from lstm_forecast.walk_forward import _say, walk_forward  # the fold lines and the stage lines go the same way
     generated_at = pd.Timestamp.now("UTC").floor("s") if generated_at is None else pd.Timestamp(generated_at)
     bt = evaluate(walk_forward(prices, cfg, progress))
     _say(progress, "scoring the strategy against the benchmark")

@@ -127,10 +127,8 @@ class ForecastResult:
 # %% ../nbs/14_service.ipynb #2c608f00
 def _from_run(run: Run, horizon: int) -> tuple[pd.DataFrame, dict]:
     "(the path and band of `horizon` days and the final model's record) as the report's run computed them with this very model."
-    fc, band = run.forecast.iloc[:horizon].copy(), run.band.upto(horizon)
-    fc.attrs.update(run.forecast.attrs, band_note=band.note)
     f = run.final
-    return fc, dict(train_window=f["train_window"], data_digest=f["data_digest"], source="report", seconds=0.0)
+    return run.forecast_upto(horizon), dict(train_window=f["train_window"], data_digest=f["data_digest"], source="report", seconds=0.0)
 
 def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or imported) or "^GSPC" (bundled)
                     horizon: int | None = None,  # trading days ahead, 1..cfg.forecast.max_horizon; None: cfg.forecast.horizon

@@ -6,13 +6,14 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from scipy import stats
-from .bands import _one_horizon, adaptive_bands, band_volatility
+from .bands import adaptive_bands, band_volatility
 from .config import ForecastConfig
+from .store import level_label
 from .features import log_returns
 
 # %% auto #0
 __all__ = ['WINDOW', 'MIN_FIT', 'METHODS', 'EWMA_DECAY', 'garch_variance', 'parkinson', 'har_variance', 'ewma_variance',
-           'parametric_bands', 'scaled_bands', 'method_bands']
+           'parametric_bands', 'method_bands']
 
 # %% ../nbs/05b_volatility.ipynb #08ab34d3
 WINDOW, MIN_FIT = 1000, 250  # daily returns a model is fitted on at most, and at least before its first fit
@@ -92,19 +93,7 @@ def parametric_bands(variance: pd.DataFrame,  # h-day variance per origin (rows)
         q = 1 - (1 - lv) / 2
         if nu is None: z = pd.Series(stats.norm.ppf(q), index=variance.index)
         else: z = pd.Series(stats.t.ppf(q, nu) * np.sqrt((nu - 2) / nu), index=variance.index)  # a t of unit variance
-        out[f"lo{100 * lv:g}"], out[f"hi{100 * lv:g}"] = sd.mul(-z, axis=0), sd.mul(z, axis=0)
-    return out
-
-def scaled_bands(errors: pd.DataFrame,  # h-day errors per origin (consecutive trading days) and h; NaN: not realized
-                 variance: pd.DataFrame,  # a model's h-day variance at the same origins
-                 cfg: ForecastConfig,  # levels, γ, the fewest errors, the refit interval
-                ) -> dict[str, pd.DataFrame]:
-    "The product's conformal bands with the model's h-day volatility as the scale."
-    levels, v = _levels(cfg), variance.reindex(errors.index)
-    out = {f"{side}{100 * lv:g}": pd.DataFrame(np.nan, index=errors.index, columns=errors.columns) for lv in levels for side in ("lo", "hi")}
-    for h in errors.columns:
-        lo, hi = _one_horizon(errors[h].to_numpy(np.float64), np.empty((len(v), 0)), int(h), levels, cfg, np.sqrt(v[h].to_numpy()))
-        for j, lv in enumerate(levels): out[f"lo{100 * lv:g}"][h], out[f"hi{100 * lv:g}"][h] = lo[:, j], hi[:, j]
+        out[f"lo{level_label(lv)}"], out[f"hi{level_label(lv)}"] = sd.mul(-z, axis=0), sd.mul(z, axis=0)
     return out
 
 def method_bands(method: str,  # one of `METHODS`
@@ -121,5 +110,5 @@ def method_bands(method: str,  # one of `METHODS`
     elif base == "ewma": var = ewma_variance(prices["Close"], H)
     else: var, nu = garch_variance(prices["Close"], H, cfg, asymmetric=base == "gjr-t")
     var = var[list(errors.columns)].reindex(errors.index)
-    if method.startswith("aci-"): return scaled_bands(errors, var, cfg)
+    if method.startswith("aci-"): return adaptive_bands(errors, None, cfg, scale=np.sqrt(var))  # the product's calibration on the model's scale
     return parametric_bands(var, cfg, None if nu is None else nu.reindex(errors.index))
