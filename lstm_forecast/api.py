@@ -140,11 +140,14 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
     levels = {"type": "object", "additionalProperties": num, "description": "band level ('80', '95') -> that band's value"}
     horizon = _obj({"h": {"type": "integer"}, "n": {"type": "integer"}, "r2_vs_zero": num, "dm_p": num, "hit_rate": num,
                     "beat_zero": {"type": "boolean"}, "cover": levels, "calm": levels, "volatile": levels,
-                    "width": levels, "winkler": levels})  # store.HorizonRecord
+                    "width": levels, "winkler": levels, "weight": num, "weighted_r2_vs_zero": num, "weighted_dm_p": num})  # store.HorizonRecord
     summary = _obj({f.name: _json_type(f.type) for f in fields(store.ReportSummary)})
     summary["properties"]["horizons"] = {"type": "array", "items": horizon}
-    point = _obj({"date": s, "price": {"type": "number"}, "daily_return": {"type": "number"},
-                  "cumulative_return": {"type": "number"}}, ["date", "price", "daily_return", "cumulative_return"])
+    point = _obj({"date": s, "price": {"type": "number", "description": "the model's path times its weight: the forecast"},
+                  "daily_return": {"type": "number"}, "cumulative_return": {"type": "number"},
+                  "model_price": {"type": "number", "description": "the model's own path"},
+                  "weight": {"type": "number", "description": "the weight its record gives the path at this h, in [0, 1]"}},
+                 ["date", "price", "daily_return", "cumulative_return", "model_price", "weight"])
     point["additionalProperties"] = num  # the band columns lo80, hi80, lo95, hi95: null without a band
     record = _obj({**horizon["properties"], "start": s, "end": s})
     record["type"] = ["object", "null"]
@@ -152,6 +155,7 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
         "ticker": s, "horizon": {"type": "integer"}, "origin": s, "last_close": {"type": "number"},
         "path": {"type": "array", "items": point},
         "band": _obj({"available": {"type": "boolean"}, "levels": {"type": "array", "items": {"type": "number"}}, "note": s}),
+        "weight": _obj({"no_change": {"type": "boolean", "description": "every weight is 0: the forecast is no change"}, "note": s}),
         "model": _obj({"preset": s, "description": s, "model_key": s, "config_key": s, "train_window": {"type": "array", "items": s}, "data_digest": s,
                        "source": {"enum": ["report", "trained", "cache"]}, "seconds": {"type": "number"}}),
         "record": record,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np, pandas as pd
 from .bands import origin_bands, realized_returns
 from .volatility import method_bands
+from .weights import path_weights
 from .config import Config, PortfolioConfig
 from .store import level_label
 from .features import log_returns
@@ -38,6 +39,7 @@ class Backtest:
     errors: pd.DataFrame | None = None  # realized minus path h-day log return per origin and h (`bands.origin_bands`: the last close last, unrealized)
     bands: dict | None = None  # `bands.origin_bands`: lo80, hi80, ... per origin (rows, the last close last) and h (columns)
     band_compare: pd.DataFrame | None = None  # per (method, h): `metrics.band_coverage` of the product's bands, GARCH(1,1)-t's and EWMA's on the same origins
+    weights: pd.DataFrame | None = None  # `weights.path_weights`: the weight on the path per origin (rows, the last close last) and h (columns)
 
 # %% ../nbs/08_backtest.ipynb #5d4ee3c7
 BASELINE_NAMES = dict(zero="the zero-return forecast", hist_mean="the historical-mean forecast",
@@ -94,12 +96,13 @@ def ablation(pred: pd.Series,  # out-of-sample predictions
     return pd.DataFrame(rows).T
 
 # %% ../nbs/08_backtest.ipynb #b8c9d0e2
-HORIZON_NAMES = dict(path="the model's path", zero="no change", drift="the historical drift",
-                     one_step_sum="the sum of one-step predictions")
+HORIZON_NAMES = dict(path="the model's path", weighted="the path weighted by its record", zero="no change",
+                     drift="the historical drift", one_step_sum="the sum of one-step predictions")
 
 def horizon_scores(wf: WalkForward,  # with `paths` (and `close`, the closes it ran on)
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    "(skill per h and forecaster, band coverage per h, the errors and the bands per origin and h) of the walk-forward's path forecasts."
+                   prices: pd.DataFrame | None = None,  # the daily OHLC it ran on: a band method on the range needs them; None: the closes
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
+    "(skill per h and forecaster, band coverage per h, the errors, the bands and the path's weights per origin and h) of the walk-forward's path forecasts."
     cfg, close = wf.config, wf.close
     paths = wf.paths[~wf.paths.index.duplicated()]  # overlapping test windows: the earlier fold's path
     p = wf.predictions[~wf.predictions.index.duplicated()].reindex(paths.index)
@@ -108,10 +111,12 @@ def horizon_scores(wf: WalkForward,  # with `paths` (and `close`, the closes it 
     model = paths.cumsum(axis=1)
     drift = pd.DataFrame(np.outer(p["hist_mean"], steps), index=paths.index, columns=paths.columns) if "hist_mean" in p else None
     one_step = pd.DataFrame({h: p["pred"].rolling(h).sum().shift(-(h - 1)) for h in steps}, index=paths.index)
-    fc = {"path": model, "zero": real * 0.0, **({"drift": drift} if drift is not None else {}), "one_step_sum": one_step}
+    weights = path_weights(wf.paths, close, cfg.forecast)  # with a last row: today's weights
+    fc = {"path": model, "weighted": model * weights.reindex(model.index), "zero": real * 0.0,
+          **({"drift": drift} if drift is not None else {}), "one_step_sum": one_step}
     skill = horizon_skill(real, fc)
-    errors, bands = origin_bands(wf.paths, close, cfg.forecast)  # with a last row: today's band
-    return skill, band_coverage(errors, bands, _calm(wf)), errors, bands
+    errors, bands = origin_bands(wf.paths, close, cfg.forecast, prices)  # with a last row: today's band
+    return skill, band_coverage(errors, bands, _calm(wf)), errors, bands, weights
 
 def _calm(wf: WalkForward) -> pd.Series:
     "Per path origin: True where the realized volatility at the origin is at or below its median."
@@ -145,6 +150,11 @@ def horizon_verdict(skill: pd.DataFrame,  # `horizon_scores`' skill
     else: word = "did worse than no change" + (", significantly" if r.dm_p < 0.05 else ", not significantly")
     s = (f"At {h} days the model's path {word} (R² against no change {r.r2_vs_zero:+.4f}, "
          f"DM {_fmt_p(r.dm_p) if not np.isnan(r.dm_p) else 'p not defined'}; {int(r.n)} origins).")
+    if (h, "weighted") in skill.index:
+        w = skill.loc[(h, "weighted")]
+        if np.isnan(w.dm_p) and w.r2_vs_zero == 0: s += " Weighted by its own record, the path was no change at every origin."
+        else: s += (f" Weighted by its own record, the path scored R² {w.r2_vs_zero:+.4f} against no change "
+                    f"(DM {_fmt_p(w.dm_p) if not np.isnan(w.dm_p) else 'p not defined'}).")
     c = coverage.loc[h]
     if c.n: s += " Its bands covered " + " and ".join(f"{100 * c[f'cover{level_label(lv)}']:.1f} % (nominal {level_label(lv)} %)" for lv in levels) + \
                  f" of {int(c.n)} realized {h}-day returns."
@@ -152,6 +162,7 @@ def horizon_verdict(skill: pd.DataFrame,  # `horizon_scores`' skill
 
 # %% ../nbs/08_backtest.ipynb #e8855fc1
 def evaluate(wf: WalkForward,  # from `walk_forward`: its predictions and the closes it ran on
+             prices: pd.DataFrame | None = None,  # the daily OHLC it ran on, for a band method on the range; None: the closes
             ) -> Backtest:
     "Size positions from out-of-sample predictions and judge them against their baselines."
     cfg, p = wf.config, wf.predictions
@@ -169,14 +180,14 @@ def evaluate(wf: WalkForward,  # from `walk_forward`: its predictions and the cl
     verdict = (verdict_text(versus, None) + f" After costs the strategy's Sharpe ratio was {sr:.2f} against "
                f"{bh:.2f} for buy-and-hold over the same {len(rets)} days"
                + (", so it did better." if sr > bh else ", so it did not beat buy-and-hold."))
-    horizons = coverage = errors = bands = compare = None
+    horizons = coverage = errors = bands = compare = weights = None
     if wf.paths is not None:
-        horizons, coverage, errors, bands = horizon_scores(wf)
+        horizons, coverage, errors, bands, weights = horizon_scores(wf, prices)
         compare = band_comparison(wf, errors, bands, coverage)
         h = min(cfg.forecast.horizon, len(wf.paths.columns))
         verdict += " " + horizon_verdict(horizons, coverage, h, (cfg.forecast.band_inner, cfg.forecast.band_outer))
     return Backtest(wf=wf, sizing=sizing, returns=rets, strategy=strategy, horizons=horizons, coverage=coverage, errors=errors,
-                    bands=bands, band_compare=compare,
+                    bands=bands, band_compare=compare, weights=weights,
                     skill=skill_table(p.target, {"lstm": p.pred, **{k: p[k] for k in wf.baselines}}),
                     versus=versus, ic_folds=ic_by_fold(p.target, p.pred, p.fold),
                     ablation=ablation(p.pred, daily, p.target, p.p_unfavourable, p.fold, wf.train_pred, pc,
@@ -188,4 +199,4 @@ def run_backtest(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
                  progress=True,  # as in `walk_forward`
                 ) -> Backtest:
     "Walk forward, then evaluate."
-    return evaluate(walk_forward(prices, cfg, progress))
+    return evaluate(walk_forward(prices, cfg, progress), prices)

@@ -94,11 +94,17 @@ def path_errors(paths: pd.DataFrame,  # predicted daily log returns per origin (
 
 def origin_bands(paths: pd.DataFrame,  # a walk-forward's path forecasts: daily log returns per origin (rows) and h (columns)
                  close: pd.Series,  # the daily closes they ran on, to the last day
-                 cfg: ForecastConfig,  # band levels and their estimation
+                 cfg: ForecastConfig,  # band levels, their estimation and `band_method`
+                 prices: pd.DataFrame | None = None,  # the daily OHLC of `close`: a method on the range needs them; None: the closes alone
                 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    "(h-day errors per origin, `adaptive_bands` of them) with a last row for the last close: the band a forecast made today gets."
+    "(h-day errors per origin, the bands of `cfg.band_method` for them) with a last row for the last close: the band a forecast made today gets."
     err = path_errors(paths, close)
     today = close.index[-1]
     if today not in err.index: err = pd.concat([err, pd.DataFrame(np.nan, index=[today], columns=err.columns)])
     err = err.loc[:today]
-    return err, adaptive_bands(err, band_volatility(close, cfg), cfg)
+    if cfg.band_method == "aci": return err, adaptive_bands(err, band_volatility(close, cfg), cfg)
+    from lstm_forecast.volatility import method_bands  # it builds on this module
+    if prices is None:
+        if "range" in cfg.band_method: raise ValueError(f"forecast.band_method={cfg.band_method!r} needs the daily High and Low: pass the prices.")
+        prices = close.to_frame("Close")
+    return err, method_bands(cfg.band_method, err, prices.loc[:today], cfg)

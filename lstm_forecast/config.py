@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, fields, asdict
 from functools import reduce
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_NOTE', 'FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig',
-           'ForecastConfig', 'Config', 'with_overrides', 'override_value', 'config_differences', 'preset_name',
-           'model_line', 'min_rows']
+__all__ = ['BAND_METHODS', 'PRESETS', 'DEFAULT_NOTE', 'FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig',
+           'PortfolioConfig', 'ForecastConfig', 'Config', 'with_overrides', 'override_value', 'config_differences',
+           'preset_name', 'model_line', 'min_rows']
 
 # %% ../nbs/00_config.ipynb #0d7aa773
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ class PortfolioConfig:
     def __post_init__(self): _check_fields(self, "portfolio.")
 
 # %% ../nbs/00_config.ipynb #14888e89
+BAND_METHODS = ("aci", "garch-t", "gjr-t", "har-range", "ewma", "aci-garch-t", "aci-gjr-t", "aci-har-range")  # `volatility.method_bands`
+
 @dataclass(frozen=True)
 class ForecastConfig:
     "The final model's multi-day forecast and its uncertainty band."
@@ -105,7 +107,10 @@ class ForecastConfig:
     band_vol_long: int = 250  # days of the long volatility the band's scale is fitted on
     band_gamma: float = 0.005  # step of adaptive conformal inference: how fast the level answers misses
     band_min_errors: int = 250  # fewest realized h-day errors before a band is given (about a year of origins)
-    band_refit: int = 21  # origins between refits of the band's scale and quantiles
+    band_refit: int = 21  # origins between refits of the band's scale and quantiles (and of the path's weights)
+    band_method: str = "aci"  # how the band is made (`BAND_METHODS`): the path's errors kept at their level by ACI, a GARCH, or ACI on another model's scale
+    weight_min_errors: int = 250  # fewest realized h-day path forecasts before the path gets any weight (`weights.path_weights`)
+    weight_p: float = 0.05  # the one-sided Clark-West p the record must reach for the path to get any weight
     calendar: str = "XNYS"  # the exchange whose trading sessions the forecast's days are (exchange_calendars name)
 
     def __post_init__(self): _check_fields(self, "forecast.")
@@ -134,6 +139,7 @@ _RULES = {  # dotted key -> (test, allowed values in words); switches (bool fiel
     "forecast.band_inner": _between(0, 1), "forecast.band_outer": _between(0, 1),
     "forecast.band_vol_short": _at_least(2), "forecast.band_vol_long": _at_least(2), "forecast.band_gamma": _between(0, 1),
     "forecast.band_min_errors": _at_least(10), "forecast.band_refit": _at_least(1),
+    "forecast.band_method": _one_of(*BAND_METHODS), "forecast.weight_min_errors": _at_least(10), "forecast.weight_p": _between(0, 1),
     "forecast.calendar": ((lambda v: re.fullmatch(r"[A-Za-z0-9_/]{2,12}", v) is not None), "an exchange calendar name such as 'XNYS'"),
 }
 _KINDS = {int: "a whole number ", float: "a number ", str: "", bool: "true or false"}

@@ -14,6 +14,7 @@ from .bands import origin_bands
 from .config import Config, ForecastConfig, config_differences, override_value
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
+from .weights import NO_WEIGHT, path_weights, weight_note
 if TYPE_CHECKING:  # torch and scikit-learn are imported where a model is trained or run: a forecast read from a saved run needs neither
     from sklearn.preprocessing import StandardScaler
     from lstm_forecast.model import Ensemble
@@ -21,8 +22,8 @@ if TYPE_CHECKING:  # torch and scikit-learn are imported where a model is traine
 
 # %% auto #0
 __all__ = ['HISTORY', 'FinalModel', 'fit_final', 'trading_days', 'band_columns', 'check_horizon', 'model_differences',
-           'other_model_note', 'Band', 'todays_band', 'band_rule', 'band_of', 'forecast', 'history_band',
-           'fallback_band']
+           'other_model_note', 'Band', 'band_method_words', 'todays_band', 'band_rule', 'band_of', 'PathWeight',
+           'no_weight', 'todays_weight', 'weight_of', 'forecast', 'history_band', 'fallback_band']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -177,6 +178,15 @@ class Band:
         ok = q.notna().all(axis=1)
         return Band(q, self.base + ("" if ok.all() else f"; none beyond h={int(ok[ok].index.max())} (too few realized errors)"), self.base)
 
+_MODELS = {"garch-t": "a GARCH(1,1)-t", "gjr-t": "a GJR-GARCH-t", "har-range": "a HAR on the daily range", "ewma": "RiskMetrics' EWMA"}
+
+def band_method_words(method: str) -> str:
+    "How a band of `forecast.band_method` is made, in words."
+    if method == "aci": return "scaled to the volatility and kept at their level by adaptive conformal inference"
+    name = _MODELS[method.removeprefix("aci-")]
+    if method.startswith("aci-"): return f"scaled to {name}'s volatility and kept at their level by adaptive conformal inference"
+    return f"the quantiles of {name}'s h-day return (forecast.band_method={method})"
+
 def todays_band(errors: pd.DataFrame,  # `bands.origin_bands`' errors: the last row is the last close
                 bands: dict,  # `bands.origin_bands`' bands of them
                 cfg: ForecastConfig,  # band levels, the fewest errors
@@ -192,9 +202,11 @@ def todays_band(errors: pd.DataFrame,  # `bands.origin_bands`' errors: the last 
     if not q.notna().all(axis=1).any():
         return Band(None, f"no band: {n} realized path errors are fewer than the {cfg.band_min_errors} a band needs "
                           "(forecast.band_min_errors); a band is never invented")
-    base = (f"{_pct(cfg.band_inner)} %/{_pct(cfg.band_outer)} % bands from the errors of {n} out-of-sample path forecasts, scaled to "
-            "today's volatility and kept at their coverage by adaptive conformal inference; the report measures the coverage")
+    base = (f"{_pct(cfg.band_inner)} %/{_pct(cfg.band_outer)} % bands from the errors of {n} out-of-sample path forecasts, "
+            f"{band_method_words(cfg.band_method)}; the report measures the coverage")
     return Band(q, base, base).upto(len(q))
+
+_NOT_BAND = ("forecast.horizon", "forecast.max_horizon", "forecast.calendar")  # forecast fields that change neither a band nor a weight
 
 def band_rule(theirs: Config,  # the config of the run whose errors are offered
               ours: Config,  # the config of the forecast
@@ -205,8 +217,12 @@ def band_rule(theirs: Config,  # the config of the run whose errors are offered
               run: str = "the walk-forward",  # the run, as the note names it
               title: str | None = None,  # how the note's first words name it; None: `run`
              ) -> str:
-    "The one rule of whose errors may make a forecast's band: '' when the run's may (the same model key, the same prices, nothing predicted past the last one), else the note why not."
+    "The one rule of whose errors may make a forecast's band and weights: '' when the run's may (the same model key and band settings, the same prices, nothing predicted past the last one), else the note why not."
     if store.model_key(theirs) != store.model_key(ours): return other_model_note(theirs, ours, ticker, run, title)
+    band = config_differences(theirs, ours, keys=("forecast",), skip=_NOT_BAND)
+    if band:
+        said = "; ".join(f"{k} is {override_value(a)} in {run} and {override_value(b)} here" for k, (a, b) in band.items())
+        return f"no band: {title or run} made its band and weights another way ({said}); run `lstm-forecast report {ticker}` with this config to get them"
     if last_prediction is not None and last_price is not None and pd.Timestamp(last_prediction) > pd.Timestamp(last_price):
         return (f"no band: {run}'s predictions run to {pd.Timestamp(last_prediction):%Y-%m-%d}, past the last price "
                 f"{pd.Timestamp(last_price):%Y-%m-%d}; run it on the same prices as the forecast")
@@ -217,6 +233,7 @@ def band_rule(theirs: Config,  # the config of the run whose errors are offered
 
 def band_of(final: FinalModel,  # the final model of the forecast
             wf: WalkForward | None,  # the walk-forward whose path errors make the band
+            prices: pd.DataFrame | None = None,  # the daily OHLC, for a band method on the range (`forecast.band_method`)
            ) -> Band:
     "The band `wf` gives a forecast of `final`, or none and why (`band_rule`)."
     if wf is None:
@@ -229,28 +246,64 @@ def band_of(final: FinalModel,  # the final model of the forecast
     if wf.paths is None:
         return Band(None, f"no band: the walk-forward has no path forecasts to take errors from (walk_forward.paths off); "
                           f"run `lstm-forecast report {who}` to get one")
-    return todays_band(*origin_bands(wf.paths, wf.close, final.cfg.forecast), final.cfg.forecast)
+    return todays_band(*origin_bands(wf.paths, wf.close, final.cfg.forecast, prices), final.cfg.forecast)
+
+@dataclass(frozen=True)
+class PathWeight:
+    "Today's weight per h on the model's path (`weights.path_weights`' last row, or 0 without a record) and the sentence saying what it is."
+    w: pd.Series  # index h = 1..; each in [0, 1]
+    note: str  # `weights.weight_note`: plainly 'no change' when every weight is 0
+
+    def upto(self, horizon: int) -> pd.Series:
+        "The weights of the first `horizon` days (0 past the record's longest h)."
+        return self.w.reindex(pd.RangeIndex(1, horizon + 1, name="h"), fill_value=0.0)
+
+def no_weight(why: str = "") -> PathWeight:
+    "All weights 0: no out-of-sample record of this model on these prices (`why` says why, as a band's note does)."
+    why = why.removeprefix("no band: ")
+    return PathWeight(pd.Series(dtype=float), NO_WEIGHT + (f" (no out-of-sample record of this model on these prices: {why})" if why else
+                                                           " (there is no out-of-sample record of this model on these prices)"))
+
+def todays_weight(weights: pd.DataFrame,  # `weights.path_weights`: the last row is the last close
+                  errors: pd.DataFrame,  # the path errors of the same origins (how many were realized)
+                 ) -> PathWeight:
+    "The last row of the weights per origin: the weights a forecast from the last close gets."
+    n = int(errors.iloc[:, 0].notna().sum()) if errors is not None and len(errors.columns) else 0
+    w = weights.iloc[-1].rename_axis("h")
+    return PathWeight(w, weight_note(w, f"{n:,} realized out-of-sample path forecasts"))
+
+def weight_of(final: FinalModel, wf: WalkForward | None) -> PathWeight:
+    "The weights `wf`'s record gives a forecast of `final` (the rule of `band_of`), or none."
+    if wf is None or wf.paths is None: return no_weight()
+    why = band_rule(wf.config, final.cfg, final.ticker, wf.close is not None and wf.close.index[-1] == final.last_date,
+                    wf.predictions.index.max() if len(wf.predictions) else None, final.last_date)
+    if why: return no_weight(why)
+    return todays_weight(path_weights(wf.paths, wf.close, final.cfg.forecast), wf.paths)
 
 def forecast(final: FinalModel,  # from `fit_final` on these prices
              prices: pd.DataFrame,  # the prices `final` was fitted on
              horizon: int | None = None,  # trading days ahead, 1..cfg.forecast.max_horizon (`check_horizon`); None: cfg.forecast.horizon
              wf: WalkForward | None = None,  # the walk-forward whose path errors make the band (`band_of`)
              band: Band | None = None,  # or the band itself, e.g. a saved run's (`run.Run.band`)
+             weight: PathWeight | None = None,  # the path's weights; None: `wf`'s record's (`weight_of`), 0 without one
             ) -> pd.DataFrame:
-    "Deterministic price path for the next `horizon` trading sessions, with returns and the band (NaN without one)."
+    "The price path for the next `horizon` trading sessions: the model's times its record's weight per h (`price`), the model's own (`model_price`), returns and the band (NaN without one)."
     cfg = final.cfg
     horizon = check_horizon(cfg.forecast.horizon if horizon is None else horizon, cfg)
     if prices.index[-1] != final.last_date or store.data_digest(_tail(prices, cfg)) != final.data_digest:
         raise ValueError(f"These prices are not the ones the final model was fitted on (up to {final.last_date:%Y-%m-%d}): "
                          "call fit_final(prices, cfg) on them first.")
-    r = _path(final, prices, horizon)
-    last, cum = float(prices["Close"].iloc[-1]), r.cumsum()
-    price = last * np.exp(cum)
-    out = pd.DataFrame({"price": price, "daily_return": np.expm1(r), "cumulative_return": np.expm1(cum)})
-    b = (band if band is not None else band_of(final, wf)).upto(horizon)
-    for c in band_columns((cfg.forecast.band_inner, cfg.forecast.band_outer)):
-        out[c] = price * np.exp(b.offsets[c].to_numpy()) if b.offsets is not None else np.nan
-    out.attrs.update(ticker=final.ticker, origin=final.last_date, last_close=last, band_note=b.note)
+    raw = _path(final, prices, horizon).cumsum()
+    pw = weight if weight is not None else weight_of(final, wf)
+    w = pw.upto(horizon).to_numpy()
+    last, cum = float(prices["Close"].iloc[-1]), raw * w  # the h-day log return shown: the model's times its weight
+    model_price = last * np.exp(raw)
+    out = pd.DataFrame({"price": last * np.exp(cum), "daily_return": np.expm1(cum.diff().fillna(cum.iloc[0])),
+                        "cumulative_return": np.expm1(cum), "model_price": model_price, "weight": w})
+    b = (band if band is not None else band_of(final, wf, prices)).upto(horizon)
+    for c in band_columns((cfg.forecast.band_inner, cfg.forecast.band_outer)):  # edges of the realized return: the model's path plus its errors' band
+        out[c] = model_price * np.exp(b.offsets[c].to_numpy()) if b.offsets is not None else np.nan
+    out.attrs.update(ticker=final.ticker, origin=final.last_date, last_close=last, band_note=b.note, weight_note=pw.note)
     return out
 
 # %% ../nbs/09_forecast.ipynb #b73a62ab
@@ -269,7 +322,7 @@ def history_band(prices: pd.DataFrame,  # daily OHLCV, ending on the forecast's 
         return Band(None, f"no band: {len(close)} days of prices give fewer than the {fc.band_min_errors} realized errors a band needs "
                           "(forecast.band_min_errors); a band is never invented")
     no_change = pd.DataFrame(0.0, index=origins, columns=pd.RangeIndex(1, horizon + 1, name="h"))
-    err, bands = origin_bands(no_change, close, fc)  # banded as a report bands the model's path, today's row last
+    err, bands = origin_bands(no_change, close, fc, prices.iloc[-(len(close) + 250):])  # a model's fit needs a year before the first origin; banded as a report bands the model's path, today's row last
     b = todays_band(err, bands, fc)
     if b.offsets is None: return Band(None, b.note.replace("realized path errors", "realized errors of no change"))
     cov = band_coverage(err[[horizon]], {k: v[[horizon]] for k, v in bands.items()}, pd.Series(False, index=err.index)).loc[horizon]
@@ -277,8 +330,7 @@ def history_band(prices: pd.DataFrame,  # daily OHLCV, ending on the forecast's 
     record = (f"out of sample they held {held[0]} and {held[1]} of {int(cov.n)} realized {horizon}-day returns" if cov.n else
               f"none of its {horizon}-day bands has been realized yet, so their coverage is not known")
     base = (f"{_pct(fc.band_inner)} %/{_pct(fc.band_outer)} % bands from the ticker's own price history: the errors of no change at "
-            f"{len(origins) - 1} past origins, scaled to the volatility and kept at their level by adaptive conformal inference as a "
-            f"report bands the model's errors; {record}")
+            f"{len(origins) - 1} past origins, {band_method_words(fc.band_method)}, as a report bands the model's errors; {record}")
     return Band(b.offsets, base, base).upto(horizon)
 
 def fallback_band(prices: pd.DataFrame,  # daily OHLCV, ending on the forecast's origin

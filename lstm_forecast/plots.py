@@ -192,7 +192,7 @@ def position_chart(position: pd.Series,  # position per day, e.g. `bt.returns.po
     return _dates(fig)
 
 # %% ../nbs/11_plots.ipynb #c1d2e3f1
-_HORIZON_STYLE = dict(path=("the model's path", COLORS["net"]), drift=("historical drift", COLORS["ma_short"]),
+_HORIZON_STYLE = dict(path=("the model's path", COLORS["net"]), weighted=("the path weighted by its record", "#2a9d4b"), drift=("historical drift", COLORS["ma_short"]),
                       one_step_sum=("sum of one-step predictions", COLORS["gross"]))
 
 def horizon_chart(horizons: pd.DataFrame,  # `bt.horizons`: per (h, forecaster) r2_vs_zero and dm_p
@@ -286,7 +286,7 @@ def forecast_chart(prices: pd.DataFrame,  # daily OHLCV the forecast starts from
                    history: int = 60,  # recent sessions shown before the forecast
                    levels: tuple = (0.95, 0.8),  # band coverages, outer first
                   ) -> go.Figure:
-    "Recent closes, the forecast path and its bands."
+    "Recent closes, the forecast path (the model's times its weight), the model's own path where it differs, and the bands."
     hist = prices.Close.iloc[-history:]
     fig = go.Figure()
     fig.update_layout(template=TEMPLATE, title=f"{fc.attrs.get('ticker', '')}: {len(fc)}-day forecast".lstrip(": "),
@@ -299,6 +299,10 @@ def forecast_chart(prices: pd.DataFrame,  # daily OHLCV the forecast starts from
             fig.add_trace(go.Scatter(x=_days(b.index), y=b[hi], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
             fig.add_trace(go.Scatter(x=_days(b.index), y=b[lo], mode="lines", line=dict(width=0), fill="tonexty",
                                      name=f"{100 * level:g} % band", fillcolor=f"rgba(31, 95, 191, {alpha})", hoverinfo="skip"))
+    if "model_price" in fc and not np.array_equal(fc.model_price, fc.price):  # the model's own path, where its record weighs it down
+        own = pd.concat([hist.iloc[-1:], fc.model_price])
+        fig.add_trace(go.Scatter(x=_days(own.index), y=own, name="model's own path", mode="lines",
+                                 line=dict(color=COLORS["ma_short"], width=1.5, dash="dot")))
     path = pd.concat([hist.iloc[-1:], fc.price])
     fig.add_trace(go.Scatter(x=_days(path.index), y=path, name="forecast", mode="lines+markers",
                              line=dict(color=COLORS["net"], width=2, dash="dash"), marker=dict(size=5)))

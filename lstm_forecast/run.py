@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np, pandas as pd
 from . import store
 from .config import Config
-from .forecast import Band, fit_final, forecast, band_rule, todays_band
+from .forecast import Band, PathWeight, fit_final, forecast, band_rule, no_weight, todays_band, todays_weight
 if TYPE_CHECKING:  # the walk-forward and its evaluation are imported where they run: a saved run is read without them
     from lstm_forecast.backtest import Backtest
 
@@ -35,6 +35,12 @@ class Run:
     @property
     def cfg(self) -> Config: return Config.from_dict(self.summary.config)
 
+    @property
+    def weight(self) -> PathWeight:
+        "Today's weight per h on the model's path, as the run's forecast used it."
+        fc = self.forecast
+        return PathWeight(pd.Series(fc.weight.to_numpy(), index=pd.RangeIndex(1, len(fc) + 1, name="h")), fc.attrs["weight_note"])
+
     def forecast_upto(self, horizon: int) -> pd.DataFrame:
         "Today's forecast of the next `horizon` sessions with its band, `attrs['band_note']` saying where the band stops."
         fc = self.forecast.iloc[:horizon].copy()
@@ -48,14 +54,20 @@ def horizon_records(bt: Backtest,  # with `horizons` and `coverage` (paths on)
     "A `store.HorizonRecord` per h of the backtest's path skill and band coverage; empty without paths."
     if bt.horizons is None: return []
     path, cov, labels = bt.horizons.xs("path", level="forecaster"), bt.coverage, [store.level_label(l) for l in levels]
+    names = bt.horizons.index.get_level_values("forecaster")
+    weighted = bt.horizons.xs("weighted", level="forecaster") if "weighted" in names else None
+    today = bt.weights.iloc[-1] if bt.weights is not None else None
     def at(c, kind): return {l: (c.get(f"{kind}{l}") if c is not None else None) for l in labels}
     out = []
     for h, r in path.iterrows():
         c = cov.loc[h] if h in cov.index else None
+        w = weighted.loc[h] if weighted is not None else None
         out.append(store.HorizonRecord(h=int(h), n=int(r.n), r2_vs_zero=r.r2_vs_zero, dm_p=r.dm_p, hit_rate=r.hit_rate,
                                        beat_zero=bool(r.r2_vs_zero > 0 and r.dm_p < 0.05),
                                        cover=at(c, "cover"), calm=at(c, "calm"), volatile=at(c, "volatile"),
-                                       width=at(c, "width"), winkler=at(c, "winkler")))
+                                       width=at(c, "width"), winkler=at(c, "winkler"),
+                                       weight=None if today is None else today.get(h), weighted_r2_vs_zero=None if w is None else w.r2_vs_zero,
+                                       weighted_dm_p=None if w is None else w.dm_p))
     return out
 
 def summarize(bt: Backtest,  # `evaluate` of the run's walk-forward
@@ -89,14 +101,16 @@ def run_report(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, checked 
     from lstm_forecast.tearsheet import benchmark_returns
     from lstm_forecast.walk_forward import _say, walk_forward  # the fold lines and the stage lines go the same way
     generated_at = pd.Timestamp.now("UTC").floor("s") if generated_at is None else pd.Timestamp(generated_at)
-    bt = evaluate(walk_forward(prices, cfg, progress))
+    bt = evaluate(walk_forward(prices, cfg, progress), prices)
     _say(progress, "scoring the strategy against the benchmark")
     bench, bench_note = benchmark_returns(benchmark, bt.returns.index)
     _say(progress, "training the final model")
     final = fit_final(prices, cfg, progress=False)
     band = (todays_band(bt.errors, bt.bands, cfg.forecast) if bt.bands is not None else
             Band(None, "no band: this run made no path forecasts (walk_forward.paths off)"))
-    fc = forecast(final, prices, cfg.forecast.max_horizon, band=band)
+    weight = (todays_weight(bt.weights, bt.errors) if bt.weights is not None else
+              no_weight("this run made no path forecasts (walk_forward.paths off)"))
+    fc = forecast(final, prices, cfg.forecast.max_horizon, band=band, weight=weight)
     info = dict(model_key=store.model_key(cfg), data_digest=final.data_digest, train_window=[f"{d:%Y-%m-%d}" for d in final.train_window],
                 losses=[float(x) for x in final.losses], source=final.source, seconds=round(final.seconds, 3),
                 path=None if final.path is None else str(final.path))
@@ -126,6 +140,7 @@ def _frames(run: Run) -> dict:
     for name in ("horizons", "coverage"):
         if getattr(bt, name) is not None: out[name] = getattr(bt, name)
     if bt.band_compare is not None: out["comparison"] = bt.band_compare  # not `band_...`: those are the bands
+    if bt.weights is not None: out["weights"] = _h_columns(bt.weights)
     if wf.paths is not None: out["paths"] = _h_columns(wf.paths)
     if bt.errors is not None:
         out["errors"] = _h_columns(bt.errors)
@@ -136,7 +151,7 @@ def _meta(run: Run) -> dict:
     "The JSON part of `run`: its summary and records, the final model, the notes, the folds' losses, the verdict."
     bt = run.backtest
     return dict(summary=json.loads(run.summary.to_json()), final=run.final, benchmark=run.benchmark, bench_note=run.bench_note,
-                band_note=run.band.note, band_base=run.band.base, origin=f"{run.forecast.attrs['origin']:%Y-%m-%d}",
+                band_note=run.band.note, band_base=run.band.base, weight_note=run.forecast.attrs["weight_note"], origin=f"{run.forecast.attrs['origin']:%Y-%m-%d}",
                 last_close=run.forecast.attrs["last_close"], forecast_ticker=run.forecast.attrs["ticker"],
                 verdict=None if bt is None else bt.verdict,
                 losses=None if bt is None else {str(k): [float(x) for x in v] for k, v in bt.wf.losses.items()})
@@ -165,7 +180,7 @@ def _assemble(meta: dict, f: dict, frames: bool) -> Run:
     cfg = Config.from_dict(summary.config)
     fc = f["forecast"]
     fc.attrs.update(ticker=meta["forecast_ticker"], origin=pd.Timestamp(meta["origin"]), last_close=meta["last_close"],
-                    band_note=meta["band_note"])
+                    band_note=meta["band_note"], weight_note=meta["weight_note"])
     band = Band(f["band"] if len(f["band"].columns) else None, meta["band_note"], meta["band_base"])
     run = Run(summary, meta["final"], fc, band, meta["benchmark"], meta["bench_note"])
     if not frames: return run
@@ -182,18 +197,21 @@ def _assemble(meta: dict, f: dict, frames: bool) -> Run:
                   ic_folds=f["ic_folds"].set_axis(pd.Index([int(k) if k.isdigit() else k for k in f["ic_folds"].index],
                                                            name=f["ic_folds"].index.name)), ablation=f["ablation"], verdict=meta["verdict"], horizons=f.get("horizons"),
                   coverage=f.get("coverage"), errors=_from_h(f["errors"]) if "errors" in f else None, bands=bands or None,
-                  band_compare=f.get("comparison"))
+                  band_compare=f.get("comparison"), weights=_from_h(f["weights"]) if "weights" in f else None)
     return replace(run, prices=prices, backtest=bt, bench=f["bench"]["bench"] if "bench" in f else None)
 
 def band_edges(run: Run) -> pd.DataFrame:
-    "Every origin's band edges for every h, as edges of the realized h-day log return log(C[t+h] / C[t]), the path included: a row per origin (`origin`), columns `lo80_1` ... `hi95_30`; the last row is today's."
+    "Every origin's band edges for every h, as edges of the realized h-day log return log(C[t+h] / C[t]), the path included: a row per origin (`origin`), columns `lo80_1` ... `hi95_30`, then the model's path `path_1` ... and the weighted path shown `wpath_1` ... (cumulative log returns); the last row is today's."
     bt = run.backtest
     if bt is None or bt.bands is None: return pd.DataFrame(index=pd.DatetimeIndex([], name="origin"))
     paths = bt.wf.paths[~bt.wf.paths.index.duplicated()].cumsum(axis=1).reindex(bt.errors.index)
-    today = bt.errors.index[-1]
-    paths.loc[today] = np.log(run.forecast.price / run.forecast.attrs["last_close"]).to_numpy()[:len(paths.columns)]  # today's path
+    today, fc, H = bt.errors.index[-1], run.forecast, len(paths.columns)
+    paths.loc[today] = np.log(fc.model_price / fc.attrs["last_close"]).to_numpy()[:H]  # today's path
+    weighted = paths * bt.weights.reindex(paths.index).to_numpy() if bt.weights is not None else paths * np.nan
+    weighted.loc[today] = np.log(fc.price / fc.attrs["last_close"]).to_numpy()[:H]
     cols = {f"{k}_{h}": paths[h] + v[h] for k, v in sorted(bt.bands.items(), key=lambda kv: (kv[0][2:], kv[0][:2] != "lo"))
             for h in v.columns}
+    cols.update({f"path_{h}": paths[h] for h in paths.columns}, **{f"wpath_{h}": weighted[h] for h in paths.columns})
     return pd.DataFrame(cols, index=bt.errors.index.rename("origin"))
 
 Run.save, Run.load = _save, classmethod(_load)

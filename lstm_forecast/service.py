@@ -12,7 +12,7 @@ import pandas as pd
 from . import store
 from .config import Config, model_line, preset_name, with_overrides
 from .data import DataError, SAMPLE_TICKER, load_prices
-from .forecast import FinalModel, band_columns, check_horizon, fallback_band, fit_final, forecast
+from .forecast import FinalModel, band_columns, check_horizon, fallback_band, fit_final, forecast, no_weight
 from .run import Run, saved_run
 
 # %% auto #0
@@ -71,13 +71,16 @@ class ForecastResult:
     "A ticker's forecast path with its band, the model that made it and how that model did out of sample."
     ticker: str  # upper case
     horizon: int  # trading days ahead
-    path: pd.DataFrame  # per forecast day: price, daily_return, cumulative_return and the band columns (NaN without a band)
+    path: pd.DataFrame  # per forecast day: price (the model's path times its weight), daily_return, cumulative_return, model_price (the model's own path), weight and the band columns (NaN without a band)
     band_note: str  # where the band comes from, or why there is none and how to get one
     levels: tuple  # the band's central coverages, e.g. (0.8, 0.95)
     model: dict  # preset, description (`config.model_line`), model_key, config_key, train_window, data_digest, source ('report': the report's run made this forecast with this very model and these prices; 'cache' or 'trained': the final model now), seconds
     record: dict | None  # `horizon_record` of the report; None without a report of this model that scored this horizon
     report: store.ReportSummary | None  # the ticker's report summary, when there is one
     prices: dict  # source, rows, first and last date of the prices
+
+    @property
+    def weight_note(self) -> str: return self.path.attrs["weight_note"]
 
     @property
     def has_band(self) -> bool: return bool(self.path[band_columns(self.levels)].notna().any(axis=None))
@@ -89,6 +92,7 @@ class ForecastResult:
         return dict(ticker=self.ticker, horizon=self.horizon, origin=_day(self.path.attrs["origin"]),
                     last_close=_num(self.path.attrs["last_close"]), path=rows,
                     band=dict(available=self.has_band, levels=list(self.levels), note=self.band_note),
+                    weight=dict(no_change=not bool((self.path.weight > 0).any()), note=self.weight_note),
                     model=self.model, record=self.record,
                     report=None if rep is None else dict(config_key=rep.config_key, model_key=rep.model_key,
                                                           generated_at=rep.generated_at, start=rep.start, end=rep.end),
@@ -102,12 +106,14 @@ class ForecastResult:
         "The forecast as text for a terminal: the path, the band's note, the model and its record."
         p = self.path
         t = pd.DataFrame({"price": p.price.map("{:,.2f}".format), "daily": p.daily_return.map("{:+.3%}".format),
-                          "cumulative": p.cumulative_return.map("{:+.3%}".format),
+                          "cumulative": p.cumulative_return.map("{:+.3%}".format), "model": p.model_price.map("{:,.2f}".format),
+                          "weight": p.weight.map("{:.2f}".format),
                           **{c: p[c].map(lambda v: "-" if pd.isna(v) else f"{v:,.2f}") for c in band_columns(self.levels)}},
                          index=p.index.strftime("%Y-%m-%d").rename(None))
         m, w = self.model, self.model["train_window"]
         lines = [f"{self.ticker}: {self.horizon}-trading-day forecast from {_day(p.attrs['origin'])} "
-                 f"(last close {p.attrs['last_close']:,.2f}, {self.prices['source']})", t.to_string(), f"band: {self.band_note}",
+                 f"(last close {p.attrs['last_close']:,.2f}, {self.prices['source']})", t.to_string(),
+                 f"path: {self.weight_note}; 'model' is the model's own path", f"band: {self.band_note}",
                  f"model: {m['description']}; key {m['model_key']}, config {m['config_key']}, trained on {w[0]} to {w[1]} "
                  + {"trained": f"(trained now, {m['seconds']:.1f} s)", "cache": f"(from the model cache, {m['seconds']:.1f} s)",
                     "report": "(the report's forecast: same model, same prices)"}[m["source"]]]
@@ -122,6 +128,9 @@ class ForecastResult:
             lines.append(f"out-of-sample record (h={r['h']}, {r['start']} to {r['end']}): R² vs no change {f(r['r2_vs_zero'], '+.4f')}, "
                          f"DM p {f(r['dm_p'], '.3f')}, hit rate {f(r['hit_rate'], '.1%')}: "
                          + ("beats" if r["beat_zero"] else "does not beat") + " no change" + (f"; {cover}" if cover else ""))
+            wp = r["weighted_dm_p"]
+            lines.append(f"the weighted path's record: R² vs no change {f(r['weighted_r2_vs_zero'], '+.4f')}, "
+                         + ("no change at every origin" if wp is None else f"DM p {wp:.3f}") + f"; today's weight {f(r['weight'], '.2f')}")
         return "\n".join(lines)
 
 # %% ../nbs/14_service.ipynb #2c608f00
@@ -147,7 +156,7 @@ def forecast_ticker(ticker: str,  # Yahoo symbol, e.g. "MSFT" (cached or importe
     else:
         final = (fit or (lambda p, c: fit_final(p, c, progress=False)))(prices, cfg)
         why = why or f"no band: the report's run forecast {len(run.forecast)} days, fewer than {horizon}; build it again"
-        fc = forecast(final, prices, horizon, band=fallback_band(prices, cfg, horizon, why))  # the price history's band, and why
+        fc = forecast(final, prices, horizon, band=fallback_band(prices, cfg, horizon, why), weight=no_weight(why))  # the price history's band, no weight, and why
         made = dict(train_window=[_day(d) for d in final.train_window], data_digest=final.data_digest, source=final.source,
                     seconds=round(final.seconds, 3))
     summary = None if run is None else run.summary

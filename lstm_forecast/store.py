@@ -130,7 +130,7 @@ def report_files(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
                        d / f"{stem}.bands.parquet", d / f"{stem}.failed.ipynb")
 
 # %% ../nbs/00a_store.ipynb #418cabd9
-SUMMARY_SCHEMA = 4  # 2: `horizons`, the skill and band coverage of every horizon; 3: `HorizonRecord`s, coverage keyed by band level; 4: their width and Winkler score
+SUMMARY_SCHEMA = 5  # 2: `horizons`, the skill and band coverage of every horizon; 3: `HorizonRecord`s, coverage keyed by band level; 4: their width and Winkler score; 5: the weighted path's skill and today's weight
 
 def level_label(level: float,  # a band's central coverage, e.g. 0.8
                ) -> str:
@@ -157,9 +157,12 @@ class HorizonRecord:
     volatile: dict = dataclasses.field(default_factory=dict)  # ... and over the volatile ones
     width: dict = dataclasses.field(default_factory=dict)  # band level -> its mean width (log-return units)
     winkler: dict = dataclasses.field(default_factory=dict)  # band level -> its mean Winkler (interval) score: lower is sharper at the same coverage
+    weight: float | None = None  # today's weight on the path's h-day return (`weights.path_weights`): 0 when its record does not support it
+    weighted_r2_vs_zero: float | None = None  # out-of-sample R² against no change of the path weighted causally by its record
+    weighted_dm_p: float | None = None  # its Diebold-Mariano p against no change (None: it was no change at every origin)
 
     def __post_init__(self):
-        for k in ("r2_vs_zero", "dm_p", "hit_rate"): object.__setattr__(self, k, _finite(getattr(self, k)))
+        for k in ("r2_vs_zero", "dm_p", "hit_rate", "weight", "weighted_r2_vs_zero", "weighted_dm_p"): object.__setattr__(self, k, _finite(getattr(self, k)))
         for k in ("cover", "calm", "volatile", "width", "winkler"):
             object.__setattr__(self, k, {str(l): _finite(v) for l, v in getattr(self, k).items()})
 

@@ -51,7 +51,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 METRICS = ("strategy_sharpe", "buy_hold_sharpe", "strategy_max_drawdown", "hit_rate", "r2_oos", "dm_p")
-HORIZON_METRICS = ("r2_vs_zero", "dm_p", "hit_rate")  # and each band's coverage, width and Winkler score, named by its level (h_cover80, h_width95, ...)
+HORIZON_METRICS = ("r2_vs_zero", "dm_p", "hit_rate", "weight", "weighted_r2_vs_zero", "weighted_dm_p")  # and each band's coverage, width and Winkler score, named by its level (h_cover80, h_width95, ...)
 
 def report_metrics(summary: store.ReportSummary) -> list[tuple[str, float, int]]:
     "(name, value, step) of each number of `summary`: its strategy and skill, per horizon too when it has them."

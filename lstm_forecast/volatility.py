@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd
 from scipy import stats
 from .bands import adaptive_bands, band_volatility
-from .config import ForecastConfig
+from .config import BAND_METHODS, ForecastConfig
 from .store import level_label
 from .features import log_returns
 
@@ -70,7 +70,7 @@ def har_variance(prices: pd.DataFrame,  # daily OHLC
     return pd.DataFrame(out, index=prices.index, columns=pd.RangeIndex(1, horizon + 1, name="h"))
 
 # %% ../nbs/05b_volatility.ipynb #0d9e5ffe
-METHODS = ("aci", "garch-t", "gjr-t", "har-range", "ewma", "aci-garch-t", "aci-gjr-t", "aci-har-range")
+METHODS = BAND_METHODS  # `forecast.band_method` takes one of these
 EWMA_DECAY = 0.94  # RiskMetrics' daily decay
 
 def ewma_variance(close: pd.Series,  # daily closes

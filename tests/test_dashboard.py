@@ -98,13 +98,16 @@ def test_dashboard_in_a_browser(server):
             forecast_seconds = time.perf_counter() - t1
             page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].length >= 2")
             chart = [t for t in plots(page) if "candlestick" not in t]
-            assert chart and chart[0].count("scatter") == 6, plots(page)  # close, 2 bands x 2 edges, forecast
+            assert chart and chart[0].count("scatter") == 7, plots(page)  # close, 2 bands x 2 edges, the model's own path, the forecast
             expect(page.locator(".lf-caption")).to_contain_text("80 %/95 % bands from the errors of")
+            expect(page.locator(".lf-caption")).to_contain_text(re.compile(r"Path: (the model's record gives its path no weight: "
+                                                                           r"the forecast is no change|the path is the model's times)"))
             expect(page.locator("body")).to_contain_text("total return")
             expect(page.locator("body")).to_contain_text("Final model: trained on")
-            cells = rows.locator("td").all_inner_texts()  # date, price, daily, cumulative, 80 % low/high, 95 % low/high
-            assert all(re.fullmatch(r"[\d,]+\.\d\d", c) for c in cells[4::8] + cells[7::8]), cells[:8]  # the band's prices
-            for cell in cells[2::8] + cells[3::8]:
+            cells = rows.locator("td").all_inner_texts()  # date, price, daily, cumulative, model's path, weight, 80 % low/high, 95 % low/high
+            assert all(re.fullmatch(r"[\d,]+\.\d\d", c) for c in cells[6::10] + cells[9::10]), cells[:10]  # the band's prices
+            assert all(re.fullmatch(r"[01]\.\d\d", c) for c in cells[5::10]), cells[:10]  # the weight
+            for cell in cells[2::10] + cells[3::10]:
                 assert re.fullmatch(r"[+-]\d+\.\d{3}%", cell), cell  # 3 decimals, as the cards: no row of "-0.00%"
             button = page.get_by_role("button", name="Generate forecast").bounding_box()
             status = page.get_by_text(re.compile(r"^7-day forecast from ")).bounding_box()

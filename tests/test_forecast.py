@@ -40,12 +40,12 @@ def test_path_equals_make_features_on_the_extended_frame(msft):
     "Each day's prediction is the model on make_features of (real prices + the predicted path before that day)."
     px, final, _, fc = msft
     L, n = FAST.model.seq_len, len(px)
-    ext = extend_prices(px, fc.price, FAST.features)
+    ext = extend_prices(px, fc.model_price, FAST.features)  # the model's own path feeds its features
     feats = make_features(ext, FAST.features)
     seq = make_sequences(final.scaler.transform(feats[FEATURES].to_numpy()), L)
     rows = [feats.index.get_loc(d) for d in ext.index[n - 1:n - 1 + 30]]  # day h is predicted from the row of day h-1
     pred, _ = predict(final.model, seq[np.array(rows) - L + 1])
-    np.testing.assert_allclose(np.log1p(fc.daily_return.to_numpy()), pred, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.diff(np.log(np.r_[px.Close.iloc[-1], fc.model_price.to_numpy()])), pred, rtol=0, atol=1e-6)
     # the path's features never reach past their day: the real rows are untouched by the path
     real = make_features(px, FAST.features)
     pd.testing.assert_frame_equal(feats[FEATURES].loc[real.index], real[FEATURES], check_exact=False, rtol=1e-9)
@@ -78,7 +78,9 @@ def test_final_model_of_a_fold_window_is_the_folds_model(msft):
 
 def test_msft_forecast(msft):
     px, final, wf, fc = msft
-    assert list(fc.columns) == ["price", "daily_return", "cumulative_return", "lo80", "hi80", "lo95", "hi95"]
+    assert list(fc.columns) == ["price", "daily_return", "cumulative_return", "model_price", "weight", "lo80", "hi80", "lo95", "hi95"]
+    assert ((fc.weight >= 0) & (fc.weight <= 1)).all()
+    np.testing.assert_allclose(np.log(fc.price / px.Close.iloc[-1]), fc.weight * np.log(fc.model_price / px.Close.iloc[-1]), atol=1e-12)
     assert fc.index[0] > px.index[-1] and (fc.index.day_of_week < 5).all() and len(fc) == 30
     assert np.isfinite(fc.to_numpy()).all()
     assert (fc.lo95 <= fc.lo80).all() and (fc.lo80 <= fc.hi80).all() and (fc.hi80 <= fc.hi95).all()
@@ -102,7 +104,7 @@ with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
     t0 = time.perf_counter(); final = fit_final(px, Config(), progress=False); fit_s = time.perf_counter() - t0
 t0 = time.perf_counter(); fc = forecast(final, px, 30); fc_s = time.perf_counter() - t0
-np.save(out + ".npy", fc[["price", "daily_return", "cumulative_return"]].to_numpy())
+np.save(out + ".npy", fc[["price", "daily_return", "cumulative_return", "model_price"]].to_numpy())
 json.dump(dict(source=final.source, fit_s=fit_s, forecast_s=fc_s, path=str(final.path),
                warnings=[str(m.message) for m in w]), open(out + ".json", "w"))
 """
