@@ -15,11 +15,12 @@ from .store import level_label
 from .features import log_returns
 from .walk_forward import WalkForward, walk_forward
 from .portfolio import fold_gate_thresholds, size_positions, strategy_returns, buy_and_hold
-from .metrics import band_coverage, horizon_skill, strategy_metrics, skill_table, versus_baselines, ic_by_fold
+from .metrics import band_coverage, drawdown, horizon_skill, strategy_metrics, skill_table, versus_baselines, ic_by_fold
 
 # %% auto #0
-__all__ = ['BASELINE_NAMES', 'HORIZON_NAMES', 'COMPARED', 'Backtest', 'with_verdicts', 'verdict_text', 'ablation',
-           'horizon_scores', 'band_comparison', 'horizon_verdict', 'evaluate', 'run_backtest']
+__all__ = ['BASELINE_NAMES', 'HORIZON_NAMES', 'COMPARED', 'CALIBRATED', 'Backtest', 'with_verdicts', 'verdict_text', 'ablation',
+           'horizon_scores', 'band_comparison', 'horizon_verdict', 'evaluate', 'run_backtest', 'volatility_matched',
+           'Headline', 'headline', 'sat_out']
 
 # %% ../nbs/08_backtest.ipynb #16e90265
 @dataclass
@@ -200,3 +201,80 @@ def run_backtest(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
                 ) -> Backtest:
     "Walk forward, then evaluate."
     return evaluate(walk_forward(prices, cfg, progress), prices)
+
+# %% ../nbs/08_backtest.ipynb #89a88fa7
+CALIBRATED = 0.03  # the most a band's coverage may miss nominal at any h for the report to call it calibrated
+
+def volatility_matched(returns: pd.Series,  # daily simple returns, e.g. `bt.returns.net`
+                       like: pd.Series,  # the returns whose volatility they are matched to, e.g. `bt.returns.buy_hold`
+                      ) -> pd.Series:
+    "`returns` times std(`like`) / std(`returns`) over the whole period: the same bets at the other's risk (0 when `returns` never move)."
+    s = returns.std()
+    return returns * (like.std() / s) if s > 0 else returns * 0.0
+
+@dataclass(frozen=True)
+class Headline:
+    "The report's first screen: one sentence of verdict and the key numbers."
+    sentence: str  # did the model beat no change at 1 and h days, the strategy buy-and-hold after costs, are the bands calibrated
+    numbers: list  # (label, value, detail) per key number, as text
+
+def _beat(r2: float, p: float) -> str:
+    "Whether a forecast beat no change, in words, with its R² and DM p."
+    said = f"R² {r2:+.2%}, DM {_fmt_p(p) if not np.isnan(p) else 'p not defined'}"
+    if np.isnan(p): return f"did no different from no change ({said})"
+    if r2 > 0: return ("beat no change" if p < 0.05 else "did not significantly beat no change") + f" ({said})"
+    return "did not beat no change" + (f" ({said}: significantly worse)" if p < 0.05 else f" ({said})")
+
+def _bands_said(coverage: pd.DataFrame, levels) -> tuple[str, dict]:
+    "Whether the bands are calibrated (within `CALIBRATED` of nominal at every h), in words, and the worst miss per level."
+    worst = {}
+    for lv in levels:
+        c = coverage[f"cover{level_label(lv)}"].dropna()
+        if len(c): worst[lv] = (int((c - lv).abs().idxmax()), float(c[(c - lv).abs().idxmax()]))
+    if not worst: return "no band was realized to score", worst
+    ok = all(abs(v - lv) <= CALIBRATED for lv, (_, v) in worst.items())
+    miss = ", ".join(f"the {level_label(lv)} % band held {v:.1%} at h = {h}" for lv, (h, v) in worst.items())
+    return (f"its bands are calibrated (within {100 * CALIBRATED:g} points of nominal at every horizon; the worst: {miss})" if ok else
+            f"its bands are not calibrated (more than {100 * CALIBRATED:g} points off nominal at some horizon; the worst: {miss})"), worst
+
+def headline(bt: Backtest,  # `evaluate`'s result
+             h: int = 7,  # the horizon spoken of besides one day (the dashboard opens on `forecast.horizon`)
+             levels=(0.8, 0.95),  # the band levels
+            ) -> Headline:
+    "The verdict in one sentence and five to eight key numbers: skill against no change at 1 and `h` days, net Sharpe against buy-and-hold, the volatility-matched return, the bands' coverage."
+    one, zero = bt.skill.loc["lstm"], bt.versus.loc["zero"]
+    net, hold = bt.strategy.loc["strategy (net)"], bt.strategy.loc["buy and hold"]
+    period = bt.returns.index
+    parts = [f"at one day the model {_beat(one.r2_oos, zero.dm_p)}"]
+    numbers = [("R² vs no change, 1 day", f"{one.r2_oos:+.2%}", f"DM {_fmt_p(zero.dm_p)}" if not np.isnan(zero.dm_p) else "DM p not defined")]
+    if bt.horizons is not None and (h, "path") in bt.horizons.index:
+        r = bt.horizons.loc[(h, "path")]
+        parts.append(f"at {h} days its path {_beat(r.r2_vs_zero, r.dm_p)}")
+        numbers.append((f"R² vs no change, {h} days", f"{r.r2_vs_zero:+.2%}", f"DM {_fmt_p(r.dm_p)}" if not np.isnan(r.dm_p) else "DM p not defined"))
+    won = net.sharpe > hold.sharpe
+    parts.append(f"after costs the strategy {'beat' if won else 'did not beat'} buy-and-hold (Sharpe {net.sharpe:.2f} against {hold.sharpe:.2f})")
+    numbers.append(("Sharpe after costs", f"{net.sharpe:.2f}", f"buy-and-hold {hold.sharpe:.2f}"))
+    vm = volatility_matched(bt.returns.net, bt.returns.buy_hold)
+    vm_total, vm_dd = float((1 + vm).prod() - 1), float(drawdown(vm).min())
+    numbers.append(("volatility-matched return", f"{vm_total:+.1%}", f"max drawdown {vm_dd:.1%}; buy-and-hold {hold.total_return:+.1%}"))
+    if bt.coverage is not None:
+        said, _ = _bands_said(bt.coverage, levels)
+        parts.append(said)
+        if h in bt.coverage.index and bt.coverage.loc[h, "n"]:
+            numbers += [(f"{level_label(lv)} % band held, {h} days", f"{bt.coverage.loc[h, f'cover{level_label(lv)}']:.1%}",
+                         f"nominal {level_label(lv)} %") for lv in levels]
+    numbers.append(("days out of sample", f"{len(period):,}", f"{period[0]:%Y-%m-%d} to {period[-1]:%Y-%m-%d}, {len(bt.wf.folds)} folds"))
+    sentence = f"Out of sample, {parts[0]}" + "".join(f"; {p}" for p in parts[1:-1]) + f"; and {parts[-1]}."
+    return Headline(sentence, numbers)
+
+# %% ../nbs/08_backtest.ipynb #ed0fb3cd
+def sat_out(sizing: pd.DataFrame,  # `size_positions`' stages (`bt.sizing`)
+            target: pd.Series,  # next-day log return per day
+            max_position: float,  # `portfolio.max_position`
+           ) -> pd.Series:
+    "Days the regime filter zeroed a position, their share of all days, and the summed daily returns that position missed (gains), avoided (losses) and in all."
+    before = sizing.vol_scaled.clip(-max_position, max_position)  # the position the filter was given
+    zeroed = (sizing.regime_filtered == 0) & (before != 0) if "p_unfavourable" in sizing else pd.Series(False, index=sizing.index)
+    g = (before * np.expm1(target.reindex(before.index)))[zeroed].dropna()
+    return pd.Series(dict(days=int(zeroed.sum()), share=float(zeroed.mean()) if len(zeroed) else np.nan,
+                          missed=float(g[g > 0].sum()), avoided=float(-g[g < 0].sum()), net=float(g.sum())))

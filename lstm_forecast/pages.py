@@ -4,7 +4,7 @@
 
 # %% ../nbs/12b_pages.ipynb #38f9425d
 from __future__ import annotations
-import html, math
+import html, math, re
 from pathlib import Path
 from urllib.parse import quote
 import nbformat
@@ -13,7 +13,7 @@ from .config import DEFAULT_NOTE, Config, preset_name
 from .store import INDEX, PLOTLY_JS, ReportSummary, list_summaries, read_failures, report_files, write_atomic
 
 # %% auto #0
-__all__ = ['PLOTLY_MIME', 'SKILL_HORIZON', 'notebook_html', 'write_plotly_js', 'write_index']
+__all__ = ['PLOTLY_MIME', 'SKILL_HORIZON', 'with_contents', 'notebook_html', 'write_plotly_js', 'write_index']
 
 # %% ../nbs/12b_pages.ipynb #61444fe5
 PLOTLY_MIME = "application/vnd.plotly.v1+json"  # how the template's figures are stored in the executed notebook
@@ -29,8 +29,15 @@ table{border-collapse:collapse;border-spacing:0;font-size:12px;margin:.6em 0}the
 th,td{padding:.45em .6em;text-align:right;vertical-align:middle;line-height:normal;border:none}th{font-weight:bold}
 .jp-RenderedMarkdown td,.jp-RenderedMarkdown th{text-align:left}
 tbody tr:nth-child(odd){background:#f5f5f5}tbody tr:hover{background:rgba(66,165,245,.2)}
-.jp-OutputArea-output{overflow-x:auto;margin:.4em 0}.jp-Collapser{display:none}
-</style>"""  # what the page uses of JupyterLab's 240 kB stylesheet: type, tables, code
+.jp-OutputArea-output{overflow-x:auto;margin:.4em 0;max-width:100%;min-width:0}.jp-Collapser{display:none}
+.jp-Cell,.jp-OutputArea,.jp-OutputArea-child{min-width:0;max-width:100%}.lf-scroll{overflow-x:auto;max-width:100%}
+.lf-verdict{font-size:1.2em;line-height:1.45;margin:.4em 0 .8em}.lf-evidence{color:#555;font-size:.95em}
+.lf-cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin:.6em 0}
+.lf-card{border:1px solid #e3e3e3;border-radius:6px;padding:8px 12px;background:#fafafa}
+.lf-label{font-size:12px;color:#666}.lf-value{font-size:22px;font-weight:600}.lf-sub{font-size:12px;color:#666}
+.lf-toc{margin:1em 0;padding:8px 12px;background:#f7f7f7;border-radius:6px;line-height:1.9}.lf-toc a{margin-right:.9em;white-space:nowrap}
+details{margin:.6em 0}summary{cursor:pointer;color:#1f5fbf}
+</style>"""  # what the page uses of JupyterLab's 240 kB stylesheet: type, tables, code; the first screen's cards and contents
 
 _PAGE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{{ resources.plotly_script }}{%- endblock html_head_js -%}
@@ -60,6 +67,13 @@ def _figures_as_html(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                                                         validate=False)}
     return nb
 
+_H2 = re.compile(r'<h2 id="([^"]+)">(.*?)</h2>', re.S)
+
+def with_contents(page: str) -> str:
+    "`page` with its `<nav class=\"lf-toc\">` placeholder filled: a link to every section (h2), in order."
+    links = [f'<a href="#{i}">{re.sub(r"<[^>]+>|¶", "", text).strip()}</a>' for i, text in _H2.findall(page)]
+    return page.replace('<nav class="lf-toc"></nav>', f'<nav class="lf-toc"><b>Contents</b>: {" ".join(links)}</nav>', 1)
+
 def notebook_html(nb: nbformat.NotebookNode,  # an executed notebook
                   title: str = "Report",  # the page's <title>
                   self_contained: bool = True,  # plotly.js inside the page; False: loaded from `PLOTLY_JS` beside it
@@ -72,7 +86,7 @@ def notebook_html(nb: nbformat.NotebookNode,  # an executed notebook
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(_figures_as_html(nb), resources=dict(metadata=dict(name=title),
                                                                                 plotly_script=_plotly_script(self_contained)))
-    return body
+    return with_contents(body)
 
 def write_plotly_js(out_dir: str | Path,  # the folder of the reports
                    ) -> Path:

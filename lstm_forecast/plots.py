@@ -22,13 +22,13 @@ COLORS = dict(net="#1f5fbf", gross="#8fb3e8", buy_hold="#7f7f7f", price="#222222
 
 TEMPLATE = go.layout.Template(layout=go.Layout(
     font=dict(family="Helvetica, Arial, sans-serif", size=13, color="#222"),
-    title=dict(x=0.01, xanchor="left", font=dict(size=17)),
+    title=dict(x=0.01, xanchor="left", yref="container", y=0.985, yanchor="top", font=dict(size=17)),  # at the very top: the legend sits below it
     paper_bgcolor="white", plot_bgcolor="white", colorway=["#1f5fbf", "#7f7f7f", "#e08a1e", "#8e44ad", "#2ca02c"],
     xaxis=dict(showgrid=True, gridcolor="#ececec", linecolor="#999", ticks="outside", zeroline=False),
     yaxis=dict(showgrid=True, gridcolor="#ececec", linecolor="#999", ticks="outside", zeroline=True,
                zerolinecolor="#bbb"),
     legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"),
-    margin=dict(l=70, r=30, t=80, b=55), hoverlabel=dict(namelength=-1), height=420))
+    margin=dict(l=70, r=30, t=100, b=55), hoverlabel=dict(namelength=-1), height=420))  # room for the title and two rows of legend
 
 def _figure(title: str,  # the figure's title
             **layout) -> go.Figure:

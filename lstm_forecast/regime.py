@@ -13,7 +13,7 @@ from .config import RegimeConfig
 from .features import log_returns, _close
 
 # %% auto #0
-__all__ = ['METHODS', 'RegimeFit', 'fit_regime', 'regime_probability', 'regime_label']
+__all__ = ['METHODS', 'PERSISTENCE', 'RegimeFit', 'fit_regime', 'regime_probability', 'regime_label', 'regime_states']
 
 # %% ../nbs/03_regime.ipynb #6aaf310b
 METHODS = ("markov", "trend", "none")
@@ -27,6 +27,7 @@ class RegimeFit:
     high_state: int = 1  # index of the high-variance (unfavourable) Markov state
     converged: bool = True  # whether the Markov optimiser reported convergence
     train_end: pd.Timestamp | None = None  # last day of the training window
+    persistent: bool = True  # both Markov states last (`PERSISTENCE`); False: no regime in this window, no day is unfavourable
 
 # %% ../nbs/03_regime.ipynb #216bee9c
 def _pct_returns(prices: pd.DataFrame) -> pd.Series:
@@ -38,8 +39,14 @@ def _markov(r: pd.Series) -> MarkovRegression:
     return MarkovRegression(r.to_numpy(), k_regimes=2, switching_variance=True)
 
 # %% ../nbs/03_regime.ipynb #9d92e679
+PERSISTENCE = 0.5  # the least probability of staying in a state from one day to the next for it to be a regime (an expected stay of 2 days)
+
+def _persistent(params) -> bool:
+    "Whether both states of a fit stay put from day to day with probability at least `PERSISTENCE` (params: p[0->0], p[1->0], ...)."
+    return bool(params[0] >= PERSISTENCE and 1 - params[1] >= PERSISTENCE)
+
 def _fit_markov(r: pd.Series):
-    "Best of two deterministic Markov fits (default start, persistent start) by log-likelihood."
+    "Best of two deterministic Markov fits (default start, persistent start) by log-likelihood, a fit whose states both persist first."
     model, var, best, err = _markov(r), r.var(), None, None
     for start in (None, np.array([0.95, 0.05, r.mean(), r.mean(), var / 2, var * 2])):
         try:
@@ -48,7 +55,8 @@ def _fit_markov(r: pd.Series):
                 warnings.simplefilter("ignore", RuntimeWarning)  # overflow on wild trial steps of the optimiser
                 res = model.fit(start_params=start, disp=False)
         except Exception as e: err = e; continue
-        if np.isfinite(res.params).all() and np.isfinite(res.llf) and (best is None or res.llf > best.llf): best = res
+        if np.isfinite(res.params).all() and np.isfinite(res.llf) and (
+                best is None or (_persistent(res.params), res.llf) > (_persistent(best.params), best.llf)): best = res
     if best is None: raise ValueError(err or "non-finite parameters")
     return best
 
@@ -71,7 +79,7 @@ def fit_regime(prices: pd.DataFrame,  # the TRAINING window's prices only
     params = tuple(float(x) for x in res.params)
     sigma2 = params[-2:]  # statsmodels orders the parameters p[0->0], p[1->0], const[0], const[1], sigma2[0], sigma2[1]
     return RegimeFit("markov", cfg.trend_window, params, int(np.argmax(sigma2)),
-                     bool(res.mle_retvals.get("converged", True)), end)
+                     bool(res.mle_retvals.get("converged", True)), end, _persistent(params))
 
 # %% ../nbs/03_regime.ipynb #1a2ee472
 def _trend_below(close: pd.Series, window: int) -> pd.Series:
@@ -85,6 +93,7 @@ def regime_probability(fitted: RegimeFit,  # from `fit_regime`
     "Probability that each day is unfavourable, known at the close of the day before."
     if fitted.method == "none": p = pd.Series(0.0, index=prices.index)
     elif fitted.method == "trend": p = _trend_below(_close(prices), fitted.trend_window)
+    elif fitted.method == "markov" and not fitted.persistent: p = pd.Series(0.0, index=prices.index)  # a one-day state is no regime
     elif fitted.method == "markov":
         r = _pct_returns(prices)
         filt = _markov(r).filter(np.asarray(fitted.params)).filtered_marginal_probabilities if len(r) else np.empty((0, 2))
@@ -99,3 +108,17 @@ def regime_label(p: pd.Series,  # `p_unfavourable` from `regime_probability`
                 ) -> pd.Series:
     "1 on unfavourable days (probability above `threshold`), else 0."
     return (p > threshold).astype(int).rename("unfavourable")
+
+# %% ../nbs/03_regime.ipynb #abb9b1e9
+def regime_states(fitted: RegimeFit,  # from `fit_regime` on `prices`
+                  prices: pd.DataFrame,  # the training window's prices it was fitted on
+                 ) -> dict:
+    "What the two states were in the training window: each one's mean daily log return and daily volatility (fractions), and whether there was a regime at all."
+    if fitted.method == "markov":
+        c, s2, hi = fitted.params[2:4], fitted.params[4:6], fitted.high_state  # in percent per day
+        return dict(persistent=fitted.persistent, unfav_mean=c[hi] / 100, unfav_vol=np.sqrt(s2[hi]) / 100,
+                    fav_mean=c[1 - hi] / 100, fav_vol=np.sqrt(s2[1 - hi]) / 100)
+    r = log_returns(_close(prices))
+    unfav = regime_probability(fitted, prices) > 0.5  # the days the rule marks, known the day before
+    return dict(persistent=fitted.method != "none", unfav_mean=r[unfav].mean(), unfav_vol=r[unfav].std(),
+                fav_mean=r[~unfav].mean(), fav_vol=r[~unfav].std())

@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from statsmodels.tsa.ar_model import AutoReg
 from .config import Config, WalkForwardConfig
 from .features import FEATURES, last_day_features, make_features
-from .regime import fit_regime, regime_probability
+from .regime import fit_regime, regime_probability, regime_states
 from .model import Ensemble, make_sequences, train_model, predict
 
 # %% auto #0
@@ -229,8 +229,9 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
     preds, extras = {}, {}
     for name, f in forecasters.items():
         preds[name], extras[name] = _predictions(name, f(past, fold, cfg, seed), days)
-    p_unfav = regime_probability(fit_regime(prices.loc[dates[tr.start]:dates[tr.stop - 1]], cfg.regime),
-                                 prices.loc[dates[tr.start]:days[-1]])
+    train_prices = prices.loc[dates[tr.start]:dates[tr.stop - 1]]
+    regime = fit_regime(train_prices, cfg.regime)
+    p_unfav = regime_probability(regime, prices.loc[dates[tr.start]:days[-1]])
     out = pd.DataFrame({"fold": fold.k, "pred": preds[MODEL].to_numpy(), "target": feats["target"].iloc[te].to_numpy()}, index=days)
     for name in forecasters:
         if name != MODEL: out[name] = preds[name].to_numpy()
@@ -243,7 +244,8 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
                              index=days, columns=pd.RangeIndex(1, H + 1, name="h"))
     info = dict(fold=fold.k, train_start=dates[tr.start], train_end=dates[tr.stop - 1], test_start=days[0],
                 test_end=days[-1], n_train=len(m["train_pred"]), n_test=len(days), final_loss=m["losses"][-1],
-                **m.get("info", {}), seconds=time.perf_counter() - t0)
+                **m.get("info", {}), **{f"regime_{k}": v for k, v in regime_states(regime, train_prices).items()},
+                seconds=time.perf_counter() - t0)
     return dict(predictions=out, info=info, losses=m["losses"], attention=m["attention"], train_pred=m["train_pred"], paths=paths)
 
 # %% ../nbs/05_walk_forward.ipynb #328766cc
@@ -251,7 +253,7 @@ def run_fold(feats: pd.DataFrame,  # `make_features` output: FEATURES and `targe
 class WalkForward:
     "Out-of-sample results of a walk-forward run."
     predictions: pd.DataFrame  # per test day: fold, pred, target, one column per other forecaster, p_unfavourable
-    folds: pd.DataFrame  # per fold: windows, sizes, final training loss, shrinkage factor, best epoch, losses / target variance, seconds
+    folds: pd.DataFrame  # per fold: windows, sizes, final training loss, shrinkage factor, best epoch, losses / target variance, the regime's states (`regime.regime_states`, prefixed regime_), seconds
     losses: dict  # fold -> training loss per epoch
     attention: pd.DataFrame  # per test day: attention weight per lag (lag 0 = the day itself)
     train_pred: dict  # fold -> in-sample predictions on the training window (for the confidence gate)

@@ -64,7 +64,8 @@ def test_report_has_outputs_no_code_and_the_verdict(run):
     assert "^GSPC" in page and "Equity curves" in page
     for part in ("Against the benchmark", "alpha (annual)", "information ratio", "Rolling 126-day beta", "Calendar-year returns",
                  "Distribution of daily returns", "VaR 95 %", "CVaR 99 %", "excess kurtosis", "recovered", "break-even",
-                 "average holding period (days)", "By market regime", "unfavourable"):
+                 "average holding period (days)", "By market regime", "unfavourable", "The two states in the training windows",
+                 "The strategy sat out", "volatility-matched return", "Contents"):
         assert part in page, part
     # offline, the bundled S&P 500 sample stands in for SPY, and the note says so
     assert re.search(r"stands in for (&#x27;|&#39;|')SPY", page), "the benchmark's note is missing"
@@ -148,6 +149,58 @@ def test_report_renders_offline_in_a_browser(run):
     assert not errors, errors
     assert not blocked, blocked  # no request leaves the page
     assert links == 1
+
+
+LAYOUT = """() => {
+  const W = document.documentElement.clientWidth, out = [];
+  const scrolls = el => { for (let b = el.parentElement; b; b = b.parentElement) if (getComputedStyle(b).overflowX === 'auto') return b; return null; };
+  for (const t of document.querySelectorAll('table')) {
+    const r = t.getBoundingClientRect(), box = scrolls(t);
+    if (r.right > W + 1 && !(box && box.getBoundingClientRect().right <= W + 1)) out.push('a table overflows the page: ' + t.textContent.trim().slice(0, 50));
+  }
+  const meet = (a, b) => a.width && b.width && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  for (const g of document.querySelectorAll('.js-plotly-plot')) {
+    const title = g.querySelector('.gtitle'), legend = g.querySelector('.legend'), name = title ? title.textContent : '?';
+    if (title && legend && meet(title.getBoundingClientRect(), legend.getBoundingClientRect())) out.push('a legend covers the title of ' + name);
+    if (g.getBoundingClientRect().right > W + 1) out.push('a figure overflows the page: ' + name);
+    if (title && title.getBoundingClientRect().right > g.getBoundingClientRect().right + 1) out.push('a title is cut: ' + name);
+  }
+  if (document.documentElement.scrollWidth > W + 1) out.push('the page scrolls sideways');
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [1400, 768])
+def test_report_reads_at_both_widths(run, width):
+    "The first screen holds the verdict sentence, the key numbers and the contents; no legend covers a title, no table or figure overflows; a screenshot per section."
+    from playwright.sync_api import sync_playwright
+    figures = _plotly_figures(nbformat.read(run.files.notebook, as_version=4))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=dict(width=width, height=900))
+            page.goto(run.files.html.resolve().as_uri(), wait_until="load")
+            page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {figures}", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / f"report_first_screen_{width}.png"))
+            verdict, cards = page.locator(".lf-verdict"), page.locator(".lf-card")
+            assert verdict.bounding_box()["y"] + verdict.bounding_box()["height"] < 900, "the verdict is below the first screen"
+            assert re.match(r"\^GSPC\. Out of sample, at one day the model .+; at 7 days its path .+; after costs the strategy .+ buy-and-hold .+; and (its bands are|no band was realized)",
+                            verdict.inner_text()), verdict.inner_text()
+            assert 5 <= cards.count() <= 8 and all(cards.nth(i).bounding_box()["y"] < 900 for i in range(5)), "the key numbers are not on the first screen"
+            toc = page.locator("nav.lf-toc a")
+            sections = page.locator("h2[id]")
+            assert toc.count() == sections.count() >= 15
+            for i in range(toc.count()):  # every link of the contents lands on a section
+                target = toc.nth(i).get_attribute("href")[1:]
+                assert page.evaluate("id => document.getElementById(decodeURIComponent(id)) !== null", target), target
+            assert page.locator("details:not([open]) summary", has_text="The full configuration").count() == 1
+            assert page.locator("details:not([open]) summary", has_text="folds, one row each").count() == 1
+            problems = page.evaluate(LAYOUT)
+            for i in range(sections.count()):
+                sections.nth(i).scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / f"report_{width}_{i + 1:02d}.png"))
+        finally: browser.close()
+    assert not problems, problems
 
 
 def test_failed_report_leaves_the_good_one_untouched(run, tmp_path, monkeypatch):
