@@ -18,7 +18,7 @@ __all__ = ['SP500', 'PERIODS', 'next_day_returns', 'benchmark_returns', 'newey_w
            'trade_stats', 'by_regime', 'period_returns', 'win_rate', 'expected_return', 'omega_ratio', 'tail_ratio',
            'profit_factor', 'gain_to_pain', 'payoff_ratio', 'kelly_fraction', 'common_sense_ratio', 'cpc_index',
            'ulcer_index', 'recovery_factor', 'longest_streak', 'tear_sheet_metrics', 'volatility_scale',
-           'match_volatility', 'rolling_volatility', 'rolling_sortino', 'same_returns']
+           'match_volatility', 'rolling_volatility', 'rolling_sortino', 'return_histograms', 'same_returns']
 
 # %% ../nbs/07b_tearsheet.ipynb #a8a1f38d
 def next_day_returns(close: pd.Series,  # daily closes of the benchmark, on its own trading days
@@ -385,6 +385,20 @@ def rolling_sortino(returns: pd.Series,  # daily simple returns
     r = returns.astype(float)
     downside = np.sqrt((np.minimum(r, 0) ** 2).rolling(window).mean())
     return (r.rolling(window).mean() / downside.where(downside > 0) * np.sqrt(periods)).rename(returns.name)
+
+# %% ../nbs/07b_tearsheet.ipynb #7b145576
+def return_histograms(returns: pd.DataFrame,  # simple returns of one frequency (e.g. monthly: `period_returns`), one column per series
+                      bins: int = 30,  # equal-width bins over the range of every column's returns together
+                     ) -> pd.DataFrame:
+    "Per bin shared by every column: edges, middle, and the share of each column's returns that fall in it."
+    x = returns.astype(float)
+    values = x.to_numpy().ravel()
+    values = values[np.isfinite(values)]
+    if len(values) < 2: raise ValueError(f"a histogram needs at least 2 returns, got {len(values)}; run a longer backtest.")
+    edges = np.histogram_bin_edges(values, bins=bins)
+    out = pd.DataFrame(dict(left=edges[:-1], right=edges[1:], mid=(edges[:-1] + edges[1:]) / 2))
+    for c in x: out[c] = np.histogram(x[c].dropna(), bins=edges)[0] / x[c].notna().sum()
+    return out
 
 # %% ../nbs/07b_tearsheet.ipynb #4c68614e
 def same_returns(a: pd.Series,  # daily simple returns (e.g. `bt.returns.buy_hold`)
