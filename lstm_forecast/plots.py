@@ -14,7 +14,9 @@ from .forecast import band_columns
 __all__ = ['COLORS', 'TEMPLATE', 'price_regime', 'equity_curves', 'underwater', 'rolling_sharpe', 'monthly_table',
            'monthly_heatmap', 'predicted_vs_realized', 'ic_bars', 'position_chart', 'horizon_chart', 'attention_by_lag',
            'ablation_chart', 'candlestick', 'forecast_chart', 'return_histogram', 'rolling_beta_chart',
-           'yearly_returns_chart', 'cost_sweep_chart', 'page_renderer']
+           'yearly_returns_chart', 'cost_sweep_chart', 'rolling_volatility_chart', 'rolling_sortino_chart',
+           'volatility_matched_chart', 'drawdown_periods_chart', 'daily_returns_chart', 'distribution_chart',
+           'page_renderer']
 
 # %% ../nbs/11_plots.ipynb #3465f4fd
 COLORS = dict(net="#1f5fbf", gross="#8fb3e8", buy_hold="#7f7f7f", price="#222222", ma_short="#e08a1e",
@@ -385,6 +387,106 @@ def cost_sweep_chart(sweep: pd.DataFrame,  # `tearsheet.cost_sweep`: sharpe per 
         fig.add_vline(x=break_even, line=dict(color=COLORS["down"], dash="dash", width=1.3), showlegend=True,
                       name=f"break-even ({break_even:.1f} bps)")
     return fig
+
+# %% ../nbs/11_plots.ipynb #268af02f
+def _legend_below(fig: go.Figure,  # a figure in the house template
+                  y: float = -0.1,  # the legend's top, in fractions of the plot area's height below its bottom
+                 ) -> go.Figure:
+    "The legend horizontal below the plot area, left-aligned: wrapped onto more lines, it grows away from the title."
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=y, yanchor="top"))
+    return fig
+
+def _rolling_chart(frame: pd.DataFrame,  # one trailing-window series per column, named as `equity_curves` names them
+                   title: str,  # the figure's title
+                   yaxis: dict,  # the y axis' title and formats
+                  ) -> go.Figure:
+    "One line per column over time, in the house colours, with the legend below."
+    fig = _figure(title, yaxis=yaxis)
+    for i, (name, s) in enumerate(frame.items()):
+        fig.add_trace(go.Scatter(x=_days(s.index), y=_values(s), name=str(name), line=dict(color=_series_color(name, i), width=1.6)))
+    return _legend_below(_dates(fig))
+
+def rolling_volatility_chart(vol: pd.Series | pd.DataFrame,  # `tearsheet.rolling_volatility` of one series, or several as columns
+                             window: int = 126,  # the window it was computed over, for the title
+                            ) -> go.Figure:
+    "Trailing-window annualized volatility of each series."
+    frame = vol.to_frame() if isinstance(vol, pd.Series) else vol
+    return _rolling_chart(frame, f"Rolling {window}-day volatility (annualized)",
+                          dict(title="annualized volatility (%)", tickformat=".0%", hoverformat=".1%", rangemode="tozero"))
+
+def rolling_sortino_chart(sortino: pd.Series | pd.DataFrame,  # `tearsheet.rolling_sortino` of one series, or several as columns
+                          window: int = 126,  # the window it was computed over, for the title
+                         ) -> go.Figure:
+    "Trailing-window annualized Sortino ratio of each series."
+    frame = sortino.to_frame() if isinstance(sortino, pd.Series) else sortino
+    return _rolling_chart(frame, f"Rolling {window}-day Sortino ratio", dict(title="annualized Sortino ratio", hoverformat=".2f"))
+
+# %% ../nbs/11_plots.ipynb #09b7db55
+def volatility_matched_chart(returns: pd.DataFrame,  # daily simple returns: `net` already matched (`tearsheet.match_volatility`), and `buy_hold`
+                             scale: float,  # the constant the strategy was scaled by (`tearsheet.volatility_scale`)
+                            ) -> go.Figure:
+    "Growth of 1 (log scale) and drawdown of the volatility-matched strategy beside buy-and-hold, one above the other."
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.62, 0.38])
+    names = dict(net=f"strategy (net) × {scale:.3g}: buy-and-hold's volatility", buy_hold=_NAMES["buy_hold"])
+    for c in ("buy_hold", "net"):
+        style = dict(color=COLORS[c], width=2 if c == "net" else 1.5)
+        eq = (1 + returns[c]).cumprod()
+        fig.add_trace(go.Scatter(x=_days(eq.index), y=_values(eq), name=names[c], legendgroup=c, line=style,
+                                 hovertemplate="%{y:.3f}"), 1, 1)
+        fig.add_trace(go.Scatter(x=_days(eq.index), y=_values(drawdown(returns[c])), name=names[c], legendgroup=c, showlegend=False,
+                                 line=style, hovertemplate="%{y:.2%}"), 2, 1)
+    fig.update_layout(template=TEMPLATE, title="Volatility matched: growth of 1 and drawdown", height=560)
+    fig.update_yaxes(type="log", title="growth of 1 (log scale)", row=1, col=1)
+    fig.update_yaxes(title="below peak (%)", tickformat=".0%", row=2, col=1)
+    return _legend_below(_dates(fig), -0.07)
+
+# %% ../nbs/11_plots.ipynb #737d1c26
+def drawdown_periods_chart(returns: pd.Series,  # daily simple returns, e.g. `bt.returns.net`
+                           periods: pd.DataFrame,  # `tearsheet.worst_drawdowns` of them: start, trough, recovery, depth
+                           title: str = "Growth of 1 with the deepest drawdowns shaded, strategy (net)",
+                          ) -> go.Figure:
+    "Growth of 1 (log scale) with each drawdown period shaded from its peak to its recovery (to the last day while under water)."
+    eq = (1 + returns.dropna()).cumprod()
+    fig = _figure(title, yaxis=dict(type="log", title="growth of 1 (log scale)"))
+    for i, p in enumerate(periods.itertuples()):
+        end = eq.index[-1] if pd.isna(p.recovery) else p.recovery
+        fig.add_vrect(x0=f"{p.start:%Y-%m-%d}", x1=f"{end:%Y-%m-%d}", fillcolor=COLORS["regime"], line_width=0, layer="below",
+                      legendgroup="periods", showlegend=i == 0, name=f"the {len(periods)} deepest drawdowns, peak to recovery")
+    fig.add_trace(go.Scatter(x=_days(eq.index), y=_values(eq), name=_series_name(returns.name), hovertemplate="%{y:.3f}",
+                             line=dict(color=_series_color(_series_name(returns.name), 0), width=1.8)))
+    return _legend_below(_dates(fig))
+
+def _series_name(name) -> str:
+    "The legend name of a column of `bt.returns` (net, gross, buy_hold), else the name as it is."
+    return _NAMES.get(name, str(name))
+
+# %% ../nbs/11_plots.ipynb #cbf80188
+def daily_returns_chart(returns: pd.Series,  # daily simple returns, e.g. `bt.returns.net`
+                        title: str | None = None,  # default: "Daily returns, " and the series' name
+                       ) -> go.Figure:
+    "Each day's return over time, as QuantStats' daily returns chart."
+    name = _series_name(returns.name)
+    r = returns.dropna()
+    digits = _pct_digits(float(r.max() - r.min())) if len(r) else 2
+    fig = _figure(title or f"Daily returns, {name}", yaxis=dict(title="return on the day (%)", tickformat=f".{digits}%",
+                                                                 hoverformat=f".{digits + 1}%"))
+    fig.add_trace(go.Scatter(x=_days(r.index), y=_values(r), name=name, mode="lines", line=dict(color=_series_color(name, 0), width=1)))
+    return _legend_below(_dates(fig))
+
+# %% ../nbs/11_plots.ipynb #54e06251
+def distribution_chart(hist: pd.DataFrame,  # `tearsheet.return_histograms`: left, right, mid and one share column per series
+                       title: str = "Distribution of monthly returns",
+                       what: str = "monthly return",  # what a return is, for the axes
+                      ) -> go.Figure:
+    "The histograms of several series on shared bins, overlaid: the share of each one's returns in each bin."
+    digits = _pct_digits(float(hist.right.max() - hist.left.min()))
+    fig = _figure(title, barmode="overlay", bargap=0, hovermode="x unified",
+                  xaxis=dict(title=f"{what} (%)", tickformat=f".{digits}%", hoverformat=f".{digits + 1}%"),
+                  yaxis=dict(title=f"share of the {what}s", tickformat=".0%", hoverformat=".1%"))
+    for i, name in enumerate(c for c in hist.columns if c not in ("left", "right", "mid")):
+        fig.add_trace(go.Bar(x=hist.mid, y=hist[name], width=(hist.right - hist.left).to_numpy(), name=str(name), opacity=0.55,
+                             marker=dict(color=_series_color(name, i), line=dict(width=0))))
+    return _legend_below(fig, -0.3)  # below the axis title
 
 # %% ../nbs/11_plots.ipynb #d3bf00cb
 def page_renderer(name: str = "lstm_forecast",  # the name it is registered under in `plotly.io.renderers`

@@ -13,9 +13,12 @@ from .metrics import drawdown, strategy_metrics
 from .portfolio import strategy_returns
 
 # %% auto #0
-__all__ = ['SP500', 'next_day_returns', 'benchmark_returns', 'newey_west_lags', 'versus_benchmark', 'rolling_beta',
+__all__ = ['SP500', 'PERIODS', 'next_day_returns', 'benchmark_returns', 'newey_west_lags', 'versus_benchmark', 'rolling_beta',
            'yearly_returns', 'return_distribution', 'tail_risk', 'worst_drawdowns', 'cost_sweep', 'break_even_cost',
-           'trade_stats', 'by_regime']
+           'trade_stats', 'by_regime', 'period_returns', 'win_rate', 'expected_return', 'omega_ratio', 'tail_ratio',
+           'profit_factor', 'gain_to_pain', 'payoff_ratio', 'kelly_fraction', 'common_sense_ratio', 'cpc_index',
+           'ulcer_index', 'recovery_factor', 'longest_streak', 'tear_sheet_metrics', 'volatility_scale',
+           'match_volatility', 'rolling_volatility', 'rolling_sortino', 'return_histograms', 'same_returns']
 
 # %% ../nbs/07b_tearsheet.ipynb #a8a1f38d
 def next_day_returns(close: pd.Series,  # daily closes of the benchmark, on its own trading days
@@ -141,7 +144,7 @@ def tail_risk(returns: pd.Series,  # daily simple returns
 
 # %% ../nbs/07b_tearsheet.ipynb #334c0da3
 def worst_drawdowns(returns: pd.Series,  # daily simple returns
-                    n: int = 5,  # episodes kept, deepest first
+                    n: int | None = 5,  # episodes kept, deepest first; None: all
                    ) -> pd.DataFrame:
     "The deepest drawdown episodes: start (peak), trough, recovery (NaT if none), depth (<= 0) and length in trading days."
     r = returns.dropna().astype(float)
@@ -153,7 +156,8 @@ def worst_drawdowns(returns: pd.Series,  # daily simple returns
         rows.append(dict(start=r.index[max(peak, 0)], trough=r.index[trough], recovery=r.index[j] if j < len(r) else pd.NaT,
                          depth=dd[trough], days=min(j, len(r) - 1) - peak))
     out = pd.DataFrame(rows, columns=["start", "trough", "recovery", "depth", "days"]).astype({"recovery": "datetime64[ns]"})
-    return out.sort_values("depth", kind="stable").head(n).reset_index(drop=True)
+    out = out.sort_values("depth", kind="stable")
+    return (out if n is None else out.head(n)).reset_index(drop=True)
 
 # %% ../nbs/07b_tearsheet.ipynb #ea4d6ec2
 def cost_sweep(positions: pd.Series,  # position decided at each close (`bt.returns.position`)
@@ -216,3 +220,192 @@ def by_regime(returns: pd.Series,  # daily simple returns (e.g. `bt.returns.net`
     out = pd.DataFrame(rows).T.astype({"days": int})
     out.insert(1, "share_of_days", out.days / len(r))
     return out
+
+# %% ../nbs/07b_tearsheet.ipynb #1ae4fd8d
+PERIODS = dict(D="day", M="month", Q="quarter", Y="year")  # the calendar periods returns are compounded over
+
+def period_returns(returns: pd.Series,  # daily simple returns
+                   period: str = "M",  # a key of `PERIODS`: "D" (the days themselves), "M", "Q" or "Y"
+                  ) -> pd.Series:
+    "Compounded return of each calendar period over its days, indexed by the period; the days themselves for 'D'."
+    if period not in PERIODS: raise ValueError(f"period {period!r} is not one of {', '.join(PERIODS)} ({', '.join(PERIODS.values())}).")
+    r = returns.dropna().astype(float)
+    if period == "D": return r
+    return ((1 + r).groupby(r.index.to_period(period)).prod() - 1).rename(returns.name)
+
+# %% ../nbs/07b_tearsheet.ipynb #7c818811
+def win_rate(returns: pd.Series,  # daily simple returns
+             period: str = "D",  # a key of `PERIODS`: the win rate of days, months, quarters or years
+            ) -> float:
+    "Share of the periods with a non-zero return that gained (QuantStats' definition: flat periods count neither way)."
+    x = period_returns(returns, period)
+    moved = x[x != 0]
+    return float((moved > 0).mean()) if len(moved) else np.nan
+
+def expected_return(returns: pd.Series,  # daily simple returns
+                    period: str = "D",  # a key of `PERIODS`
+                   ) -> float:
+    "Geometric mean return per period: the one return that, every period, compounds to the same total."
+    x = period_returns(returns, period)
+    return float((1 + x).prod() ** (1 / len(x)) - 1) if len(x) else np.nan
+
+# %% ../nbs/07b_tearsheet.ipynb #cbd07fb3
+def omega_ratio(returns: pd.Series,  # daily simple returns
+                required_return: float = 0.0,  # the threshold, a return a year (compounded to a day)
+                periods: int = 252,  # trading days per year
+               ) -> float:
+    "Omega ratio: the returns' sum above the daily threshold over their sum below it; NaN with nothing below."
+    x = returns.dropna().astype(float)
+    t = (1 + required_return) ** (1 / periods) - 1
+    below = (t - x).clip(lower=0).sum()
+    return float((x - t).clip(lower=0).sum() / below) if below > 0 else np.nan
+
+def tail_ratio(returns: pd.Series,  # daily simple returns
+               level: float = 0.95,  # the right tail's quantile; the left's is 1 - level
+              ) -> float:
+    "Right tail over left tail: |quantile(level)| / |quantile(1 - level)| of the daily returns, linearly interpolated."
+    x = returns.dropna().to_numpy(dtype=float)
+    lo = np.quantile(x, round(1 - level, 12)) if len(x) else np.nan  # rounded: 1 - 0.95 is 0.05000000000000004
+    return float(abs(np.quantile(x, level)) / abs(lo)) if lo != 0 and not np.isnan(lo) else np.nan
+
+# %% ../nbs/07b_tearsheet.ipynb #1912dbc1
+def _sums(returns):
+    "The sum of the gaining days and the (positive) sum of the losing days."
+    x = returns.dropna().astype(float)
+    return x[x > 0].sum(), -x[x < 0].sum()
+
+def profit_factor(returns: pd.Series,  # daily simple returns
+                 ) -> float:
+    "The gaining days' sum over the losing days' (positive) sum; inf with gains and no loss, NaN with neither."
+    gain, loss = _sums(returns)
+    return float(gain / loss) if loss > 0 else (np.inf if gain > 0 else np.nan)
+
+def gain_to_pain(returns: pd.Series,  # daily simple returns
+                ) -> float:
+    "Schwager's gain-to-pain ratio on days: the sum of all daily returns over the losing days' (positive) sum."
+    gain, loss = _sums(returns)
+    return float((gain - loss) / loss) if loss > 0 else np.nan
+
+def payoff_ratio(returns: pd.Series,  # daily simple returns
+                ) -> float:
+    "The mean gain of the gaining days over the mean loss of the losing days; NaN without both."
+    x = returns.dropna().astype(float)
+    return float(x[x > 0].mean() / -x[x < 0].mean()) if (x > 0).any() and (x < 0).any() else np.nan
+
+def kelly_fraction(returns: pd.Series,  # daily simple returns
+                  ) -> float:
+    "The Kelly fraction of a bet won with the daily win rate p at the payoff ratio b: p - (1 - p) / b."
+    p, b = win_rate(returns), payoff_ratio(returns)
+    return p - (1 - p) / b
+
+def common_sense_ratio(returns: pd.Series,  # daily simple returns
+                      ) -> float:
+    "The profit factor times the tail ratio."
+    return profit_factor(returns) * tail_ratio(returns)
+
+def cpc_index(returns: pd.Series,  # daily simple returns
+             ) -> float:
+    "The profit factor times the daily win rate times the payoff ratio (the CPC index)."
+    return profit_factor(returns) * win_rate(returns) * payoff_ratio(returns)
+
+# %% ../nbs/07b_tearsheet.ipynb #0e39ff95
+def ulcer_index(returns: pd.Series,  # daily simple returns
+               ) -> float:
+    "Martin's Ulcer index: the root mean square of the daily drawdown (`drawdown`, as a fraction) over all days."
+    r = returns.dropna().astype(float)
+    return float(np.sqrt((drawdown(r) ** 2).mean())) if len(r) else np.nan
+
+def recovery_factor(returns: pd.Series,  # daily simple returns
+                   ) -> float:
+    "Total compounded return over the depth of the maximum drawdown (negative when the total is a loss); NaN never under water."
+    r = returns.dropna().astype(float)
+    mdd = drawdown(r).min() if len(r) else 0.0
+    return float(((1 + r).prod() - 1) / -mdd) if mdd < 0 else np.nan
+
+# %% ../nbs/07b_tearsheet.ipynb #7437d87f
+def longest_streak(returns: pd.Series,  # daily simple returns
+                   wins: bool = True,  # True: the longest run of gaining days; False: of losing days
+                  ) -> int:
+    "Most consecutive days that gained (or lost); a flat day ends a run."
+    x = returns.dropna()
+    hit = x > 0 if wins else x < 0
+    return int(hit.groupby((~hit).cumsum()).sum().max()) if len(x) else 0
+
+# %% ../nbs/07b_tearsheet.ipynb #5e2e0edf
+_SHARED = ["total_return", "cagr", "annual_vol", "sharpe", "sortino", "calmar", "max_drawdown", "max_drawdown_days"]
+
+def tear_sheet_metrics(returns: pd.Series,  # daily simple returns (e.g. `bt.returns.net`)
+                       periods: int = 252,  # trading days per year
+                      ) -> pd.Series:
+    "QuantStats' and pyfolio's metrics table of one daily return series: returns, ratios, drawdowns, best and worst periods, win rates, streaks."
+    r = returns.dropna().astype(float)
+    m = strategy_metrics(r, periods=periods)[_SHARED].to_dict()
+    episodes = worst_drawdowns(r, None)
+    m.update(omega=omega_ratio(r, periods=periods), tail_ratio=tail_ratio(r), profit_factor=profit_factor(r),
+             gain_to_pain=gain_to_pain(r), payoff_ratio=payoff_ratio(r), common_sense_ratio=common_sense_ratio(r),
+             cpc_index=cpc_index(r), kelly=kelly_fraction(r), ulcer_index=ulcer_index(r), recovery_factor=recovery_factor(r),
+             avg_drawdown=episodes.depth.mean(), avg_drawdown_days=episodes.days.mean(),
+             max_wins=longest_streak(r), max_losses=longest_streak(r, wins=False))
+    for p, name in PERIODS.items():
+        x = period_returns(r, p)
+        m.update({f"best_{name}": x.max(), f"worst_{name}": x.min(), f"win_{name}": win_rate(r, p),
+                  f"expected_{name}": expected_return(r, p)})
+    months = period_returns(r, "M")
+    m.update(avg_up_month=months[months > 0].mean(), avg_down_month=months[months < 0].mean())
+    return pd.Series(m, name=returns.name, dtype=float)
+
+# %% ../nbs/07b_tearsheet.ipynb #fd87379c
+def volatility_scale(returns: pd.Series,  # daily simple returns to scale (e.g. `bt.returns.net`)
+                     target: pd.Series,  # the returns whose volatility to match (e.g. `bt.returns.buy_hold`)
+                    ) -> float:
+    "std(target) / std(returns) over the days both have a return (ddof 1, the whole period); NaN when `returns` never moved."
+    d = pd.concat([returns.rename("r"), target.rename("t")], axis=1, join="inner").dropna().astype(float)
+    sd = d.r.std()
+    return float(d.t.std() / sd) if sd > 0 else np.nan
+
+def match_volatility(returns: pd.Series,  # daily simple returns to scale
+                     target: pd.Series,  # the returns whose volatility to match
+                    ) -> pd.Series:
+    "`returns` times `volatility_scale(returns, target)` on each of its days: the same bets at the target's volatility."
+    return (returns.astype(float) * volatility_scale(returns, target)).rename(returns.name)
+
+# %% ../nbs/07b_tearsheet.ipynb #6c24c6aa
+def rolling_volatility(returns: pd.Series,  # daily simple returns
+                       window: int = 126,  # trading days per window
+                       periods: int = 252,  # trading days per year
+                      ) -> pd.Series:
+    "Trailing-window annualized volatility: the standard deviation (ddof 1) times √periods; NaN until a window is full."
+    return (returns.astype(float).rolling(window).std() * np.sqrt(periods)).rename(returns.name)
+
+def rolling_sortino(returns: pd.Series,  # daily simple returns
+                    window: int = 126,  # trading days per window
+                    periods: int = 252,  # trading days per year
+                   ) -> pd.Series:
+    "Trailing-window annualized Sortino ratio, as `strategy_metrics` computes it on each window; NaN in a window without a loss."
+    r = returns.astype(float)
+    downside = np.sqrt((np.minimum(r, 0) ** 2).rolling(window).mean())
+    return (r.rolling(window).mean() / downside.where(downside > 0) * np.sqrt(periods)).rename(returns.name)
+
+# %% ../nbs/07b_tearsheet.ipynb #7b145576
+def return_histograms(returns: pd.DataFrame,  # simple returns of one frequency (e.g. monthly: `period_returns`), one column per series
+                      bins: int = 30,  # equal-width bins over the range of every column's returns together
+                     ) -> pd.DataFrame:
+    "Per bin shared by every column: edges, middle, and the share of each column's returns that fall in it."
+    x = returns.astype(float)
+    values = x.to_numpy().ravel()
+    values = values[np.isfinite(values)]
+    if len(values) < 2: raise ValueError(f"a histogram needs at least 2 returns, got {len(values)}; run a longer backtest.")
+    edges = np.histogram_bin_edges(values, bins=bins)
+    out = pd.DataFrame(dict(left=edges[:-1], right=edges[1:], mid=(edges[:-1] + edges[1:]) / 2))
+    for c in x: out[c] = np.histogram(x[c].dropna(), bins=edges)[0] / x[c].notna().sum()
+    return out
+
+# %% ../nbs/07b_tearsheet.ipynb #4c68614e
+def same_returns(a: pd.Series,  # daily simple returns (e.g. `bt.returns.buy_hold`)
+                 b: pd.Series,  # other daily simple returns (e.g. the benchmark's)
+                 atol: float = 1e-9,  # the largest difference of one day's returns that counts as equal
+                 share: float = 0.99,  # the share of the common days that must be equal
+                ) -> bool:
+    "Whether two daily return series are one asset's: equal within `atol` on at least `share` of the days both have a return."
+    d = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna().astype(float)
+    return bool(len(d) >= 2 and ((d.a - d.b).abs() <= atol).mean() >= share)
