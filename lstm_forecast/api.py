@@ -20,7 +20,7 @@ from .service import TickerNotFound, env_config, forecast_ticker
 
 # %% auto #0
 __all__ = ['API_KEY_ENV', 'CORS_ENV', 'Busy', 'Trainer', 'is_loopback', 'api_key', 'check_exposure', 'cors_origins', 'openapi',
-           'ApiError', 'create_app', 'serve']
+           'ApiError', 'split_orient', 'create_app', 'serve']
 
 # %% ../nbs/15_api.ipynb #d644120a
 class Busy(Exception):
@@ -184,6 +184,10 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
             "/api/v1/reports/{ticker}": get("One report's summary", {
                 "200": _ok("the summary", "ReportSummary"), "400": _error("a malformed ticker"), "401": unauthorized,
                 "404": _error("no report of the ticker"), "500": _error("the summary is unreadable, or a bug")}, [ticker]),
+            "/api/v1/reports/{ticker}/returns": get("One report's daily position and returns: the strategy's, buy-and-hold's, the benchmark's", {
+                "200": _ok("the returns, in pandas' split orient: `pd.DataFrame(**body)`", "Returns"), "400": _error("a malformed ticker"),
+                "401": unauthorized, "404": _error("no report of the ticker, or a report without its returns file (from an older version)"),
+                "500": _error("the summary or the returns file is unreadable, or a bug")}, [ticker]),
             "/api/v1/openapi.json": get("This document", {"200": _ok("the OpenAPI document", "OpenAPI"), "401": unauthorized}),
         },
         "components": {
@@ -192,6 +196,12 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
                 "Health": _obj({"status": s, "version": s, "trainings": {"type": "integer"}, "loads": {"type": "integer"},
                                 "pending": {"type": "integer"}, "max_pending": {"type": "integer"}}),
                 "Forecast": forecast, "ReportSummary": summary,
+                "Returns": _obj({
+                    "columns": {"type": "array", "items": s, "description": "position, gross, cost, net, buy_hold, benchmark"},
+                    "index": {"type": "array", "items": {"type": "string", "format": "date"}, "description": "the decision days, YYYY-MM-DD"},
+                    "data": {"type": "array", "items": {"type": "array", "items": num},
+                             "description": "a row per day: the position held from its close to the next and the simple returns"
+                                            " earned over that day; null where there is none (no benchmark)"}}),
                 "Reports": _obj({"count": {"type": "integer"}, "reports": {"type": "array", "items": {"$ref": "#/components/schemas/ReportSummary"}}}),
                 "OpenAPI": _obj({"openapi": s, "info": {"type": "object"}, "paths": {"type": "object"}, "components": {"type": "object"}}),
             },
@@ -210,6 +220,13 @@ class ApiError(Exception):
 def _ticker(raw: str) -> str:
     try: return store.ticker_name(raw)
     except ValueError as e: raise ApiError(400, str(e)) from None
+
+def split_orient(df: pd.DataFrame,  # numbers by date
+                ) -> dict:
+    "`df` as pandas' 'split' orient, the dates as YYYY-MM-DD and NaN as null: `pd.DataFrame(**d)` reads it back."
+    rows = df.to_numpy(float).tolist()
+    return dict(columns=[str(c) for c in df.columns], index=[f"{d:%Y-%m-%d}" for d in df.index],
+                data=[[x if math.isfinite(x) else None for x in row] for row in rows])
 
 def create_app(cfg: Config | None = None,  # None: `env_config()`, from LSTM_FORECAST_OVERRIDES
                reports: str | Path = "reports",  # the report folder: summaries, and the errors that make the bands
@@ -268,13 +285,26 @@ def create_app(cfg: Config | None = None,  # None: `env_config()`, from LSTM_FOR
         found = store.list_summaries(reports)
         return dict(count=len(found), reports=[asdict(s) for s in found])
 
-    @app.get("/api/v1/reports/<ticker>")
-    def report(ticker):
-        t = _ticker(ticker)
+    def summary_of(t: str) -> store.ReportSummary:
+        "`t`'s report summary; a 404 when there is no report, a 500 when it is unreadable."
         try: s = store.read_summary(t, reports)
         except ValueError as e: raise ApiError(500, str(e)) from None
         if s is None: raise ApiError(404, f"There is no report of {t} on this server: build it with `lstm-forecast report {t}`.")
-        return asdict(s)
+        return s
+
+    @app.get("/api/v1/reports/<ticker>")
+    def report(ticker): return asdict(summary_of(_ticker(ticker)))
+
+    @app.get("/api/v1/reports/<ticker>/returns")
+    def report_returns(ticker):
+        t = _ticker(ticker)
+        summary_of(t)
+        path = store.report_files(t, reports).returns
+        try: return split_orient(pd.read_parquet(path))
+        except FileNotFoundError:
+            raise ApiError(404, f"The report of {t} has no returns file (it is from an older version): build it again with `lstm-forecast report {t}`.") from None
+        except (OSError, ValueError) as e:
+            raise ApiError(500, f"The returns file '{path.name}' is unreadable ({type(e).__name__}): build the report of {t} again.") from None
 
     @app.get("/api/v1/openapi.json")
     def spec(): return openapi(cfg, key is not None)

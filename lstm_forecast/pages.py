@@ -5,6 +5,7 @@
 # %% ../nbs/12b_pages.ipynb #38f9425d
 from __future__ import annotations
 import html, math, re
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 import nbformat
@@ -135,6 +136,7 @@ def _num(x, fmt):
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
 th,td{padding:.35em .6em;border-bottom:1px solid #ddd;text-align:right}td{white-space:nowrap}th{background:#f4f4f4}
 td:first-child,th:first-child,td.l{text-align:left}td.w{white-space:normal;text-align:left}.yes{color:#1a7f37}.no{color:#b42318}p{max-width:60em}
+.failed{white-space:normal;min-width:14em;max-width:24em;font-size:.85em;color:#b42318}
 th[scope=row]{background:none;font-weight:normal}th[data-dir=asc]::after{content:" ▲"}th[data-dir=desc]::after{content:" ▼"}"""
 
 _EXPLAIN = ("Every number is out of sample: each day was predicted by a model trained only on earlier days (walk-forward),"
@@ -172,12 +174,31 @@ def _model(s: ReportSummary) -> str:
     try: return preset_name(Config.from_dict(s.config))
     except (TypeError, ValueError, KeyError): return "?"
 
-def _row(s: ReportSummary) -> str:
-    "One table row of the index: the report of `s.ticker`, linked, with its numbers."
+def _when(at) -> str:
+    "An ISO time as 'YYYY-MM-DD HH:MM' (UTC, as stored)."
+    return str(at).replace("T", " ")[:16]
+
+def _failed_since(s: ReportSummary,  # a good report's summary
+                  failure: dict,  # the ticker's recorded failure (`store.read_failures`)
+                 ) -> bool:
+    "Whether `failure` came after the report `s` was generated (a failure of unknown time counts as later)."
+    try: return datetime.fromisoformat(str(failure.get("at"))) > datetime.fromisoformat(s.generated_at)
+    except (TypeError, ValueError): return True
+
+def _failed_note(failure: dict | None) -> str:
+    "The note beside a good report whose ticker's last run failed: when, and its sentence; '' without one."
+    if not failure: return ""
+    return (f'<div class="failed">last run failed on {html.escape(_when(failure.get("at", "")))} UTC: '
+            f'{html.escape(str(failure.get("reason", "")))} This report is kept as it was.</div>')
+
+def _row(s: ReportSummary,
+         failure: dict | None = None,  # the ticker's failure after this report (`store.read_failures`), shown beside it
+        ) -> str:
+    "One table row of the index: the report of `s.ticker`, linked, with its numbers, and the note of a later failed run."
     e = lambda x: html.escape(str(x))
     mark = lambda ok: f'<span class="{"yes" if ok else "no"}">{"yes" if ok else "no"}</span>'
-    when = s.generated_at.replace("T", " ")[:16]
-    cells = [f'<a href="{quote(report_files(s.ticker).html.name)}">{e(s.ticker)}</a>', f'{e(s.start)}<br>to {e(s.end)}',
+    when = _when(s.generated_at)
+    cells = [f'<a href="{quote(report_files(s.ticker).html.name)}">{e(s.ticker)}</a>{_failed_note(failure)}', f'{e(s.start)}<br>to {e(s.end)}',
              _num(s.strategy_sharpe, ".2f"), _num(s.buy_hold_sharpe, ".2f"), mark(s.beat_buy_hold),
              _num(s.strategy_max_drawdown, ".1%"), _num(s.hit_rate, ".1%"),
              _num(s.r2_oos, ".4f"), _num(s.dm_p, ".3f"), mark(s.beat_zero), *_week(s),
@@ -185,27 +206,29 @@ def _row(s: ReportSummary) -> str:
     return "<tr>" + "".join(f'<td class="l">{c}</td>' if i in (1, 12, 13) else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
 
 def _failures(failed: dict) -> str:
-    "The table of the tickers whose last run failed, with their sentences."
+    "The table of the tickers whose last run failed and that have no good report, with their sentences."
     if not failed: return ""
     e = lambda x: html.escape(str(x))
     rows = [f'<tr><th scope="row">{e(t)}</th><td class="w">{e(f.get("reason", ""))}</td>'
-            f'<td>{e(str(f.get("at", "")).replace("T", " ")[:16])} UTC</td></tr>' for t, f in sorted(failed.items())]
-    return ("<h2>Failed</h2>\n<p>The last run of these tickers failed; an earlier report of the same ticker, if listed"
-            " above, is kept as it was.</p>\n<table class=\"sortable\"><thead><tr><th>ticker</th><th>why</th><th>when</th>"
+            f'<td>{e(_when(f.get("at", "")))} UTC</td></tr>' for t, f in sorted(failed.items())]
+    return ("<h2>Failed</h2>\n<p>The last run of these tickers failed and there is no report of them; a ticker with a report"
+            " above shows its later failed run in the report's row.</p>\n<table class=\"sortable\"><thead><tr><th>ticker</th><th>why</th><th>when</th>"
             "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n")
 
 def write_index(out_dir: str | Path = "reports",  # the folder of the reports
                ) -> Path:
-    "Rewrite `out_dir/index.html` from the report summaries and the failures: a view across tickers, a row per report linking to it, the failures."
+    "Rewrite `out_dir/index.html` from the report summaries and the failures: a view across tickers, a row per report linking to it (with a later failed run's note), the tickers that failed without a report."
     out_dir, found = Path(out_dir), list_summaries(out_dir)
+    recorded, good = read_failures(out_dir), {s.ticker for s in found}  # a good report: a readable summary beside its page
+    failures = {s.ticker: f for s in found if (f := recorded.get(s.ticker)) and _failed_since(s, f)}  # shown in its row, not as failed
     head = ["ticker", "out-of-sample period", "Sharpe: strategy", "Sharpe: buy and hold", "beats buy and hold",
             "max drawdown", "hit rate", "R² (oos)", "DM p", "beats zero (p < 0.05)", f"R² at {SKILL_HORIZON} days",
             f"DM p at {SKILL_HORIZON} days", "generated", "model, config key"]
     table = (_across(found) + "<h2>Reports</h2>\n<table class=\"sortable\"><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>\n"
-             + "\n".join(map(_row, found)) + "\n</tbody></table>") if found else \
+             + "\n".join(_row(s, failures.get(s.ticker)) for s in found) + "\n</tbody></table>") if found else \
             "<p>No reports yet: run <code>lstm-forecast report TICKER</code>.</p>"
-    failed = _failures(read_failures(out_dir))
+    failed = _failures({t: f for t, f in recorded.items() if t not in good})
     doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>lstm_forecast reports</title>'
            f"<style>{_STYLE}</style></head>\n<body><h1>lstm_forecast research reports</h1>\n<p>{html.escape(_EXPLAIN)}</p>\n"
            f"<p><b>What the evidence across tickers says.</b> {html.escape(DEFAULT_NOTE)}</p>\n"

@@ -10,7 +10,7 @@ import pandas as pd
 from .config import Config, with_overrides
 from .data import DataError, check_benchmark, check_dates, check_history, load_prices
 from .pages import notebook_html, write_plotly_js
-from .run import band_edges, run_report
+from .run import band_edges, run_report, write_returns
 from .runner import ReportError, fold_progress, run_notebook, supervised_tempdir, template_path
 from .store import PLOTLY_JS, check_out_dir, report_files, ticker_name, write_atomic
 
@@ -74,6 +74,7 @@ def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sa
         write_atomic(files.notebook, made.notebook.read_bytes())
         write_atomic(files.run, made.run.read_bytes())
         write_atomic(files.bands, lambda f: band_edges(run).to_parquet(f))  # every origin's band edges, for other tools
+        write_returns(run, out_dir)  # the strategy's daily position and returns, buy-and-hold's and the benchmark's, as parquet and CSV
         write_atomic(files.summary, run.summary.to_json())  # last: a summary means the rest is in place
     files.failed_notebook.unlink(missing_ok=True)
     _say(progress, f"{ticker}: wrote {files.html} ({len(page.encode()) / 1e6:.1f} MB{'' if self_contained else f' and {PLOTLY_JS} beside it'})"

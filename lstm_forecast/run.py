@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the walk-forward and its evaluation are imported where they
     from lstm_forecast.backtest import Backtest
 
 # %% auto #0
-__all__ = ['Run', 'horizon_records', 'summarize', 'run_report', 'band_edges', 'saved_run']
+__all__ = ['Run', 'horizon_records', 'summarize', 'run_report', 'band_edges', 'daily_returns', 'write_returns', 'saved_run']
 
 # %% ../nbs/09a_run.ipynb #bf0fe1fd
 @dataclass
@@ -215,6 +215,22 @@ def band_edges(run: Run) -> pd.DataFrame:
     return pd.DataFrame(cols, index=bt.errors.index.rename("origin"))
 
 Run.save, Run.load = _save, classmethod(_load)
+
+# %% ../nbs/09a_run.ipynb #af1b394f
+def daily_returns(run: Run) -> pd.DataFrame:
+    "The strategy's daily `position`, `gross`, `cost` and `net` returns, `buy_hold` and the `benchmark` (NaN without one): a row per decision day (`date`), simple returns from its close to the next."
+    if run.backtest is None: raise ValueError("The run was loaded without its frames: load it with `Run.load(folder, ticker)` to get its returns.")
+    out = run.backtest.returns.copy()
+    out.attrs = {}
+    out["benchmark"] = np.nan if run.bench is None else run.bench.reindex(out.index).astype(float).to_numpy()
+    return out.rename_axis("date")
+
+def write_returns(run: Run,
+                  folder: str | Path,  # the report folder
+                 ) -> tuple[Path, Path]:
+    "Write `daily_returns(run)` beside the report as parquet and as CSV (`store.ReportFiles.returns`, `.returns_csv`), each atomically; their paths."
+    df, files = daily_returns(run), store.report_files(run.summary.ticker, folder)
+    return store.write_atomic(files.returns, lambda f: df.to_parquet(f)), store.write_atomic(files.returns_csv, df.to_csv())
 
 # %% ../nbs/09a_run.ipynb #1036a9bd
 def saved_run(folder: str | Path,  # the report folder

@@ -119,6 +119,8 @@ class ReportFiles:
     summary: Path  # the `ReportSummary` as JSON: written last, so its presence means the rest is in place
     run: Path  # the whole run (`write_run`): what the page draws and the forecast's band is read from
     bands: Path  # every origin's band edges for every h (parquet, for other tools): `lo80_1` ... `hi95_30`
+    returns: Path  # the strategy's daily position and returns, buy-and-hold's and the benchmark's (parquet, for other tools)
+    returns_csv: Path  # the same as CSV
     failed_notebook: Path  # the executed notebook of a run that failed with a bug, kept beside the good report
 
 def report_files(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
@@ -127,7 +129,7 @@ def report_files(ticker: str,  # Yahoo symbol, e.g. "MSFT" or "^GSPC"
     "Where `ticker`'s report files are in `out_dir`."
     stem, d = ticker_name(ticker), Path(out_dir)
     return ReportFiles(d / f"{stem}.html", d / f"{stem}.ipynb", d / f"{stem}.json", d / f"{stem}.run.zip",
-                       d / f"{stem}.bands.parquet", d / f"{stem}.failed.ipynb")
+                       d / f"{stem}.bands.parquet", d / f"{stem}.returns.parquet", d / f"{stem}.returns.csv", d / f"{stem}.failed.ipynb")
 
 # %% ../nbs/00a_store.ipynb #418cabd9
 SUMMARY_SCHEMA = 5  # 2: `horizons`, the skill and band coverage of every horizon; 3: `HorizonRecord`s, coverage keyed by band level; 4: their width and Winkler score; 5: the weighted path's skill and today's weight

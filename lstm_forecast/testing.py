@@ -146,11 +146,12 @@ def write_report(reports: Path,  # the report folder
                  prices,  # from `load_prices` (attrs: ticker, source)
                  cfg: Config,  # the report's config
                 ):
-    "A report of `prices` as `lstm-forecast report` stores it: the saved run, a stand-in page, the summary last; the summary."
+    "A report of `prices` as `lstm-forecast report` stores it: the saved run, its daily returns, a stand-in page, the summary last; the summary."
     from lstm_forecast import store
-    from lstm_forecast.run import run_report
+    from lstm_forecast.run import run_report, write_returns
     run = run_report(prices, cfg, benchmark="none")
     run.save(reports)
+    write_returns(run, reports)
     files = store.report_files(run.summary.ticker, reports)
     store.write_atomic(files.html, f"<html><body>{run.summary.ticker}</body></html>")
     store.write_atomic(files.summary, run.summary.to_json())

@@ -3,7 +3,7 @@ import json, os, subprocess, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
+import pandas as pd, pytest
 from lstm_forecast.config import Config, model_line, with_overrides
 
 from lstm_forecast.testing import CLI, STOCKS, api_server, free_port, get, report_config, write_report
@@ -31,7 +31,7 @@ def import_prices(cache: Path):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    "A price cache (MSFT, AAPL, SHORT) and a report folder: a real walk-forward report of ^GSPC with the served model, and a corrupt one."
+    "A price cache (MSFT, AAPL, SHORT) and a report folder: a real walk-forward report of ^GSPC with the served model, a corrupt one, one without its returns."
     from lstm_forecast import store
     from lstm_forecast.data import load_prices
     cache, reports = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("reports")
@@ -39,6 +39,8 @@ def data(tmp_path_factory):
     summary = write_report(reports, load_prices("^GSPC"), report_config())  # the prices the server loads: its band serves them
     store.write_atomic(reports / "BAD.json", '{"schema": 0}')  # from an older version: unreadable
     store.write_atomic(reports / "BAD.html", "<html></html>")
+    old = {**json.loads(summary.to_json()), "ticker": "OLD"}  # a summary from before the returns file (no page: not listed)
+    store.write_atomic(store.report_files("OLD", reports).summary, json.dumps(old))
     return dict(cache=cache, reports=reports, summary=summary)
 
 
@@ -79,6 +81,10 @@ CASES = {
     ("/api/v1/reports/{ticker}", "400"): ["/api/v1/reports/BAD%20T"],
     ("/api/v1/reports/{ticker}", "404"): ["/api/v1/reports/MSFT"],
     ("/api/v1/reports/{ticker}", "500"): ["/api/v1/reports/BAD"],
+    ("/api/v1/reports/{ticker}/returns", "200"): ["/api/v1/reports/%5EGSPC/returns"],
+    ("/api/v1/reports/{ticker}/returns", "400"): ["/api/v1/reports/BAD%20T/returns"],
+    ("/api/v1/reports/{ticker}/returns", "404"): ["/api/v1/reports/MSFT/returns", "/api/v1/reports/OLD/returns"],
+    ("/api/v1/reports/{ticker}/returns", "500"): ["/api/v1/reports/BAD/returns"],
     ("/api/v1/openapi.json", "200"): ["/api/v1/openapi.json"],
 }
 KEYED = {"401", "503"}
@@ -122,6 +128,25 @@ def test_reports_come_from_the_store(server, data):
     _, _, listed = get(server + "/api/v1/reports")
     assert listed["count"] == 1 and [r["ticker"] for r in listed["reports"]] == ["^GSPC"]  # BAD is unreadable: left out
     assert get(server + "/api/v1/reports/%5EGSPC")[2] == json.loads(data["summary"].to_json())
+
+
+def test_returns_are_the_reports_daily_returns_in_split_orient(server, data):
+    from lstm_forecast import store
+    from lstm_forecast.run import Run
+    run, files = Run.load(data["reports"], "^GSPC"), store.report_files("^GSPC", data["reports"])
+    want = run.backtest.returns.rename_axis("date").assign(benchmark=float("nan"))  # the report has no benchmark
+    pd.testing.assert_frame_equal(pd.read_parquet(files.returns), want)
+    pd.testing.assert_frame_equal(pd.read_csv(files.returns_csv, index_col="date", parse_dates=True), want, check_exact=True,
+                                  check_index_type=False)
+    code, _, body = get(server + "/api/v1/reports/%5EGSPC/returns")
+    assert code == 200 and list(body) == ["columns", "index", "data"]
+    assert body["columns"] == ["position", "gross", "cost", "net", "buy_hold", "benchmark"] and all(r[-1] is None for r in body["data"])
+    got = pd.DataFrame(**body).astype(float)
+    pd.testing.assert_frame_equal(got.set_axis(pd.DatetimeIndex(got.index, name="date")), want, check_exact=True,
+                                  check_index_type=False)  # exact: JSON keeps every digit
+    code, _, old = get(server + "/api/v1/reports/OLD/returns")
+    assert code == 404 and old["error"] == ("The report of OLD has no returns file (it is from an older version): build it again with"
+                                            " `lstm-forecast report OLD`."), old
 
 
 def test_errors_are_one_json_sentence(server):

@@ -1,9 +1,9 @@
-"The `lstm-forecast` command in a shell pipeline: a reader that stops early (`| head -1`) ends it quietly, never a traceback."
-import os, shlex, subprocess
+"The `lstm-forecast` command in a shell pipeline: a reader that stops early (`| head -1`) ends it quietly, never a traceback; a failed run over a good report."
+import html, os, shlex, subprocess
 
 import pytest
 
-from lstm_forecast.testing import CACHE_VAR, CLI, FAST, OFFLINE
+from lstm_forecast.testing import CACHE_VAR, CLI, FAST, OFFLINE, report_config, write_report
 
 # the forecast of the bundled sample with a tiny model, offline: trained once, then from the model cache
 FORECAST = ["forecast", "^GSPC", "--set", "model.epochs=1", *(a for k, v in FAST.items() if k != "model.epochs" for a in ("--set", f"{k}={v}"))]
@@ -41,3 +41,25 @@ def test_help_into_a_closed_pipe_is_quiet(tmp_path):
     rc, out, err = piped(["--help"], "true", tmp_path, buffered=True)
     assert err == "" and out == "", err
     assert rc in (0, 1)
+
+
+def test_a_run_with_nothing_to_do_keeps_the_good_report_listed_with_its_failure_beside_it(tmp_path, monkeypatch):
+    "`report ^GSPC --start 2030-01-01` (no prices then) over a folder holding a good ^GSPC report: still a report, the failure in its row."
+    from lstm_forecast.data import load_prices
+    from lstm_forecast.store import INDEX, FAILURES, read_failures, read_summary
+    monkeypatch.setenv(CACHE_VAR, str(tmp_path / "cache"))
+    reports = tmp_path / "reports"
+    summary = write_report(reports, load_prices("^GSPC", start="2016-01-01"), report_config())
+    before = {p.name: p.read_bytes() for p in reports.iterdir()}
+    res = subprocess.run([str(CLI), "report", "^GSPC", "--start", "2030-01-01", "--out", str(reports), "--quiet"], capture_output=True,
+                         text=True, env={**os.environ, **OFFLINE}, timeout=300)
+    assert res.returncode == 2 and res.stderr.startswith("error: ^GSPC: '^GSPC' has no prices from 2030-01-01"), res.stderr
+    failure = read_failures(reports)["^GSPC"]  # the record keeps the failure
+    assert res.stderr == f"error: ^GSPC: {failure['reason']}\n" and failure["at"] > summary.generated_at
+    assert {p.name: p.read_bytes() for p in reports.iterdir() if p.name not in (INDEX, FAILURES, f".{FAILURES}.lock")} == before  # the report untouched
+    assert read_summary("^GSPC", reports) == summary
+    page = (reports / INDEX).read_text()
+    rows = [r for r in page.split("<tr>") if 'href="%5EGSPC.html"' in r]
+    assert len(rows) == 1 and "<h2>Reports</h2>" in page and "<h2>Failed</h2>" not in page  # listed as a report, not as failed
+    when = failure["at"].replace("T", " ")[:16]
+    assert f'<div class="failed">last run failed on {when} UTC: {html.escape(failure["reason"])} This report is kept as it was.</div>' in rows[0]

@@ -12,7 +12,7 @@ from lstm_forecast.store import read_summary, report_files
 
 from lstm_forecast.testing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CLI, OFFLINE, ROOT
 FAST = ["--start", "2016-01-01", "--set", "model.epochs=2"]  # 3 years of the sample: 4 folds of 2 epochs
-PUBLISHED = ("html", "notebook", "summary", "run", "bands")  # the files of a good report (`store.ReportFiles`)
+PUBLISHED = ("html", "notebook", "summary", "run", "bands", "returns", "returns_csv")  # the files of a good report (`store.ReportFiles`)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,18 @@ def test_cli_builds_the_good_ticker_and_reports_the_bad_one(run):
     assert "Traceback" not in run.res.stderr
     assert f"report: {run.files.html.resolve()}" in run.res.stdout.splitlines()
     assert not report_files("NOSUCH", run.out).html.exists()
+
+
+def test_report_holds_its_daily_returns_and_the_benchmarks_as_data(run):
+    "`^GSPC.returns.parquet` and `.csv`: the run's position, gross, cost, net and buy-and-hold returns and the benchmark's, by date."
+    import pandas as pd
+    saved = Run.load(run.out, "^GSPC")
+    assert saved.bench is not None and saved.bench.notna().mean() > 0.95  # offline the bundled sample stands in for SPY
+    want = saved.backtest.returns.rename_axis("date").assign(benchmark=saved.bench.to_numpy())
+    assert list(want.columns) == ["position", "gross", "cost", "net", "buy_hold", "benchmark"]
+    pd.testing.assert_frame_equal(pd.read_parquet(run.files.returns), want, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_csv(run.files.returns_csv, index_col="date", parse_dates=True), want, check_exact=True,
+                                  check_index_type=False)
 
 
 def test_report_has_outputs_no_code_and_the_verdict(run):
