@@ -14,13 +14,14 @@ from .config import Config, PortfolioConfig
 from .store import level_label
 from .features import log_returns
 from .walk_forward import WalkForward, walk_forward
+from .tearsheet import match_volatility
 from .portfolio import fold_gate_thresholds, size_positions, strategy_returns, buy_and_hold
 from .metrics import band_coverage, drawdown, horizon_skill, strategy_metrics, skill_table, versus_baselines, ic_by_fold
 
 # %% auto #0
 __all__ = ['BASELINE_NAMES', 'HORIZON_NAMES', 'COMPARED', 'CALIBRATED', 'Backtest', 'with_verdicts', 'verdict_text', 'ablation',
-           'horizon_scores', 'band_comparison', 'horizon_verdict', 'evaluate', 'run_backtest', 'volatility_matched',
-           'Headline', 'headline', 'sat_out']
+           'horizon_scores', 'band_comparison', 'horizon_verdict', 'evaluate', 'run_backtest', 'Headline', 'headline',
+           'sat_out']
 
 # %% ../nbs/08_backtest.ipynb #16e90265
 @dataclass
@@ -205,13 +206,6 @@ def run_backtest(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
 # %% ../nbs/08_backtest.ipynb #89a88fa7
 CALIBRATED = 0.03  # the most a band's coverage may miss nominal at any h for the report to call it calibrated
 
-def volatility_matched(returns: pd.Series,  # daily simple returns, e.g. `bt.returns.net`
-                       like: pd.Series,  # the returns whose volatility they are matched to, e.g. `bt.returns.buy_hold`
-                      ) -> pd.Series:
-    "`returns` times std(`like`) / std(`returns`) over the whole period: the same bets at the other's risk (0 when `returns` never move)."
-    s = returns.std()
-    return returns * (like.std() / s) if s > 0 else returns * 0.0
-
 @dataclass(frozen=True)
 class Headline:
     "The report's first screen: one sentence of verdict and the key numbers."
@@ -254,7 +248,7 @@ def headline(bt: Backtest,  # `evaluate`'s result
     won = net.sharpe > hold.sharpe
     parts.append(f"after costs the strategy {'beat' if won else 'did not beat'} buy-and-hold (Sharpe {net.sharpe:.2f} against {hold.sharpe:.2f})")
     numbers.append(("Sharpe after costs", f"{net.sharpe:.2f}", f"buy-and-hold {hold.sharpe:.2f}"))
-    vm = volatility_matched(bt.returns.net, bt.returns.buy_hold)
+    vm = match_volatility(bt.returns.net, bt.returns.buy_hold).fillna(0.0)  # 0: a strategy that never moved
     vm_total, vm_dd = float((1 + vm).prod() - 1), float(drawdown(vm).min())
     numbers.append(("volatility-matched return", f"{vm_total:+.1%}", f"max drawdown {vm_dd:.1%}; buy-and-hold {hold.total_return:+.1%}"))
     if bt.coverage is not None:
