@@ -7,12 +7,11 @@ from __future__ import annotations
 import hmac, ipaddress, math, os, sys, threading, time
 from collections import OrderedDict
 from concurrent.futures import Future
-from dataclasses import asdict, fields
 from pathlib import Path
 import pandas as pd
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
-from . import __version__, store
+from . import __version__, schemas, store
 from .config import Config
 from .data import DataError
 from .forecast import FinalModel, check_horizon, fit_final
@@ -112,16 +111,6 @@ def cors_origins(env=os.environ) -> list[str]:
     return [o.strip() for o in env.get(CORS_ENV, "").split(",") if o.strip()]
 
 # %% ../nbs/15_api.ipynb #1ebe4a1b
-def _json_type(t: str) -> dict:
-    "JSON Schema of a `ReportSummary` field's type annotation."
-    base = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "dict": "object"}
-    names = [s.strip() for s in str(t).split("|")]
-    types = [base.get(n, "string") if n != "None" else "null" for n in names]
-    return {"type": types[0] if len(types) == 1 else types}
-
-def _obj(props: dict, required=None) -> dict:
-    return {"type": "object", "required": list(props if required is None else required), "properties": props}
-
 def _error(what: str) -> dict:
     return {"description": what, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
@@ -131,36 +120,12 @@ def _ok(what: str, ref: str) -> dict:
 def openapi(cfg: Config = Config(),  # the server's config: the default and the longest horizon
             key_required: bool = False,  # whether /api/ routes need X-API-Key
            ) -> dict:
-    "The OpenAPI 3.1 document of the API."
-    top, num, s = cfg.forecast.max_horizon, {"type": ["number", "null"]}, {"type": "string"}
+    "The OpenAPI 3.1 document of the API: the routes and their answers, the bodies' schemas generated from `schemas`."
+    top = cfg.forecast.max_horizon
     ticker = {"name": "ticker", "in": "path", "required": True, "description": "Yahoo symbol, e.g. MSFT or ^GSPC (as %5EGSPC)",
               "schema": {"type": "string", "pattern": r"^[A-Za-z0-9^][A-Za-z0-9.\-^=]{0,19}$"}}
     unauthorized = _error(f"no or a wrong X-API-Key (only when the server has {API_KEY_ENV})")
     bug = _error("a bug: one sentence; the traceback is in the server's log")
-    levels = {"type": "object", "additionalProperties": num, "description": "band level ('80', '95') -> that band's value"}
-    horizon = _obj({"h": {"type": "integer"}, "n": {"type": "integer"}, "r2_vs_zero": num, "dm_p": num, "hit_rate": num,
-                    "beat_zero": {"type": "boolean"}, "cover": levels, "calm": levels, "volatile": levels,
-                    "width": levels, "winkler": levels, "weight": num, "weighted_r2_vs_zero": num, "weighted_dm_p": num})  # store.HorizonRecord
-    summary = _obj({f.name: _json_type(f.type) for f in fields(store.ReportSummary)})
-    summary["properties"]["horizons"] = {"type": "array", "items": horizon}
-    point = _obj({"date": s, "price": {"type": "number", "description": "the model's path times its weight: the forecast"},
-                  "daily_return": {"type": "number"}, "cumulative_return": {"type": "number"},
-                  "model_price": {"type": "number", "description": "the model's own path"},
-                  "weight": {"type": "number", "description": "the weight its record gives the path at this h, in [0, 1]"}},
-                 ["date", "price", "daily_return", "cumulative_return", "model_price", "weight"])
-    point["additionalProperties"] = num  # the band columns lo80, hi80, lo95, hi95: null without a band
-    record = _obj({**horizon["properties"], "start": s, "end": s})
-    record["type"] = ["object", "null"]
-    forecast = _obj({
-        "ticker": s, "horizon": {"type": "integer"}, "origin": s, "last_close": {"type": "number"},
-        "path": {"type": "array", "items": point},
-        "band": _obj({"available": {"type": "boolean"}, "levels": {"type": "array", "items": {"type": "number"}}, "note": s}),
-        "weight": _obj({"no_change": {"type": "boolean", "description": "every weight is 0: the forecast is no change"}, "note": s}),
-        "model": _obj({"preset": s, "description": s, "model_key": s, "config_key": s, "train_window": {"type": "array", "items": s}, "data_digest": s,
-                       "source": {"enum": ["report", "trained", "cache"]}, "seconds": {"type": "number"}}),
-        "record": record,
-        "report": {"type": ["object", "null"], "properties": {k: s for k in ("config_key", "model_key", "generated_at", "start", "end")}},
-        "prices": _obj({"source": s, "rows": {"type": "integer"}, "first": s, "last": s})})
     get = lambda summary_, responses, params=(): {"get": {"summary": summary_, "parameters": list(params), "responses": responses,
                                                           **({"security": [{"ApiKey": []}]} if key_required else {})}}
     doc = {
@@ -191,20 +156,7 @@ def openapi(cfg: Config = Config(),  # the server's config: the default and the 
             "/api/v1/openapi.json": get("This document", {"200": _ok("the OpenAPI document", "OpenAPI"), "401": unauthorized}),
         },
         "components": {
-            "schemas": {
-                "Error": _obj({"error": {"type": "string", "description": "one sentence: what is wrong and what to do"}}),
-                "Health": _obj({"status": s, "version": s, "trainings": {"type": "integer"}, "loads": {"type": "integer"},
-                                "pending": {"type": "integer"}, "max_pending": {"type": "integer"}}),
-                "Forecast": forecast, "ReportSummary": summary,
-                "Returns": _obj({
-                    "columns": {"type": "array", "items": s, "description": "position, gross, cost, net, buy_hold, benchmark"},
-                    "index": {"type": "array", "items": {"type": "string", "format": "date"}, "description": "the decision days, YYYY-MM-DD"},
-                    "data": {"type": "array", "items": {"type": "array", "items": num},
-                             "description": "a row per day: the position held from its close to the next and the simple returns"
-                                            " earned over that day; null where there is none (no benchmark)"}}),
-                "Reports": _obj({"count": {"type": "integer"}, "reports": {"type": "array", "items": {"$ref": "#/components/schemas/ReportSummary"}}}),
-                "OpenAPI": _obj({"openapi": s, "info": {"type": "object"}, "paths": {"type": "object"}, "components": {"type": "object"}}),
-            },
+            "schemas": schemas.components(),  # generated from the typed bodies of `schemas`
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
         },
     }
@@ -240,9 +192,9 @@ def create_app(cfg: Config | None = None,  # None: `env_config()`, from LSTM_FOR
     app = Flask("lstm_forecast.api")
     app.json.sort_keys = False
     app.extensions["lstm_forecast"] = dict(cfg=cfg, trainer=trainer, reports=Path(reports))
-    if origins:
+    if origins:  # every route, /health too; Flask answers the preflight OPTIONS of each, flask_cors adds the headers
         from flask_cors import CORS
-        CORS(app, resources={r"/api/*": {"origins": list(origins)}}, methods=["GET"], allow_headers=["X-API-Key"])
+        CORS(app, resources={r"/*": {"origins": list(origins)}}, methods=["GET", "OPTIONS"], allow_headers=["X-API-Key"], max_age=600)
 
     @app.before_request
     def _check_key():
@@ -252,30 +204,31 @@ def create_app(cfg: Config | None = None,  # None: `env_config()`, from LSTM_FOR
             raise ApiError(401, "This server needs its API key in the X-API-Key header: " + ("it is missing." if not given else "this one is wrong."))
 
     @app.errorhandler(ApiError)
-    def _api_error(e: ApiError): return {"error": str(e)}, e.status, e.headers
+    def _api_error(e: ApiError): return schemas.body("Error", {"error": str(e)}), e.status, e.headers
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):
         what = {404: f"There is no route {request.path}: see /api/v1/openapi.json for the routes.",
                 405: f"{request.method} is not allowed on {request.path}: every route answers GET."}
-        return {"error": what.get(e.code, f"{e.name}: {e.description}")}, e.code
+        allow = {"Allow": ", ".join(sorted(e.valid_methods))} if e.code == 405 and getattr(e, "valid_methods", None) else {}
+        return schemas.body("Error", {"error": what.get(e.code, f"{e.name}: {e.description}")}), e.code, allow
 
     @app.errorhandler(Exception)
     def _bug(e: Exception):
         app.logger.exception("unexpected error on %s", request.path)
-        return {"error": f"The server failed on this request ({type(e).__name__}), a bug: its log has the traceback."}, 500
+        return schemas.body("Error", {"error": f"The server failed on this request ({type(e).__name__}), a bug: its log has the traceback."}), 500
 
     @app.get("/health")
     def health():
-        return dict(status="ok", version=__version__, trainings=trainer.trainings, loads=trainer.loads,
-                    pending=trainer.pending(), max_pending=trainer.max_pending)
+        return schemas.body("Health", dict(status="ok", version=__version__, trainings=trainer.trainings, loads=trainer.loads,
+                                           pending=trainer.pending(), max_pending=trainer.max_pending))
 
     @app.get("/api/v1/forecast/<ticker>")
     def forecast(ticker):
         t = _ticker(ticker)
         try: h = check_horizon(request.args.get("horizon", cfg.forecast.horizon), cfg)
         except ValueError as e: raise ApiError(400, str(e)) from None
-        try: return forecast_ticker(t, h, reports, cfg, source, fit=trainer).to_dict()
+        try: return schemas.body("Forecast", forecast_ticker(t, h, reports, cfg, source, fit=trainer).to_dict())
         except TickerNotFound as e: raise ApiError(404, str(e)) from None
         except Busy as e: raise ApiError(503, str(e), {"Retry-After": str(e.retry_after)}) from None
         except DataError as e: raise ApiError(422, str(e)) from None
@@ -283,7 +236,7 @@ def create_app(cfg: Config | None = None,  # None: `env_config()`, from LSTM_FOR
     @app.get("/api/v1/reports")
     def reports_list():
         found = store.list_summaries(reports)
-        return dict(count=len(found), reports=[asdict(s) for s in found])
+        return schemas.body("Reports", dict(count=len(found), reports=found))
 
     def summary_of(t: str) -> store.ReportSummary:
         "`t`'s report summary; a 404 when there is no report, a 500 when it is unreadable."
@@ -293,21 +246,21 @@ def create_app(cfg: Config | None = None,  # None: `env_config()`, from LSTM_FOR
         return s
 
     @app.get("/api/v1/reports/<ticker>")
-    def report(ticker): return asdict(summary_of(_ticker(ticker)))
+    def report(ticker): return schemas.body("ReportSummary", summary_of(_ticker(ticker)))
 
     @app.get("/api/v1/reports/<ticker>/returns")
     def report_returns(ticker):
         t = _ticker(ticker)
         summary_of(t)
         path = store.report_files(t, reports).returns
-        try: return split_orient(pd.read_parquet(path))
+        try: return schemas.body("Returns", split_orient(pd.read_parquet(path)))
         except FileNotFoundError:
             raise ApiError(404, f"The report of {t} has no returns file (it is from an older version): build it again with `lstm-forecast report {t}`.") from None
         except (OSError, ValueError) as e:
             raise ApiError(500, f"The returns file '{path.name}' is unreadable ({type(e).__name__}): build the report of {t} again.") from None
 
     @app.get("/api/v1/openapi.json")
-    def spec(): return openapi(cfg, key is not None)
+    def spec(): return schemas.body("OpenAPI", openapi(cfg, key is not None))
 
     return app
 

@@ -154,11 +154,11 @@ class HorizonRecord:
     dm_p: float | None  # Diebold-Mariano p against no change
     hit_rate: float | None  # share of origins with the right sign of the h-day return
     beat_zero: bool  # R² above 0 and DM p < 0.05
-    cover: dict = dataclasses.field(default_factory=dict)  # band level (`level_label`) -> share of realized h-day returns inside its band
-    calm: dict = dataclasses.field(default_factory=dict)  # the same over the calm origins (volatility at or below its median)
-    volatile: dict = dataclasses.field(default_factory=dict)  # ... and over the volatile ones
-    width: dict = dataclasses.field(default_factory=dict)  # band level -> its mean width (log-return units)
-    winkler: dict = dataclasses.field(default_factory=dict)  # band level -> its mean Winkler (interval) score: lower is sharper at the same coverage
+    cover: dict[str, float | None] = dataclasses.field(default_factory=dict)  # band level (`level_label`) -> share of realized h-day returns inside its band
+    calm: dict[str, float | None] = dataclasses.field(default_factory=dict)  # the same over the calm origins (volatility at or below its median)
+    volatile: dict[str, float | None] = dataclasses.field(default_factory=dict)  # ... and over the volatile ones
+    width: dict[str, float | None] = dataclasses.field(default_factory=dict)  # band level -> its mean width (log-return units)
+    winkler: dict[str, float | None] = dataclasses.field(default_factory=dict)  # band level -> its mean Winkler (interval) score: lower is sharper at the same coverage
     weight: float | None = None  # today's weight on the path's h-day return (`weights.path_weights`): 0 when its record does not support it
     weighted_r2_vs_zero: float | None = None  # out-of-sample R² against no change of the path weighted causally by its record
     weighted_dm_p: float | None = None  # its Diebold-Mariano p against no change (None: it was no change at every origin)
@@ -198,7 +198,7 @@ class ReportSummary:
     beat_zero: bool  # lower MSE than the zero forecast and DM p < 0.05
     beat_buy_hold: bool  # higher net Sharpe ratio than buy and hold
     generated_at: str  # ISO time, UTC
-    horizons: list = dataclasses.field(default_factory=list)  # a `HorizonRecord` per h
+    horizons: list[HorizonRecord] = dataclasses.field(default_factory=list)  # a `HorizonRecord` per h
     schema: int = SUMMARY_SCHEMA
 
     def __post_init__(self):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd, pytest
 from lstm_forecast.config import Config, model_line, with_overrides
 
-from lstm_forecast.testing import CLI, STOCKS, api_server, free_port, get, report_config, write_report
+from lstm_forecast.testing import ARTIFACTS, CLI, STOCKS, api_server, free_port, get, report_config, write_report
 from lstm_forecast.testing import FAST_API as FAST
 
 SLOW = {**FAST, "model.epochs": 150}  # a few seconds of training: long enough to find it running
@@ -59,10 +59,11 @@ def keyed(data, tmp_path_factory):
                     ["--max-trainings", "1"]) as url: yield url
 
 
-def schema_keys(doc: dict, response: dict) -> set[str]:
-    "The required top-level keys of a documented response."
-    ref = response["content"]["application/json"]["schema"]["$ref"]
-    return set(doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["required"])
+def check_body(doc: dict, response: dict, body):
+    "Validate `body` against the documented response's JSON Schema (draft 2020-12, its $refs resolved in `doc`); a jsonschema error when it does not fit."
+    import jsonschema
+    schema = {**response["content"]["application/json"]["schema"], "components": doc["components"]}  # the refs point into #/components
+    jsonschema.Draft202012Validator(schema).validate(body)
 
 
 # what answers each documented (route, status) on the open server; 401 and 503 are asked of the keyed server
@@ -96,13 +97,19 @@ def test_every_documented_route_answers_as_documented(server, data):
     documented = {(path, status) for path, ops in doc["paths"].items() for status in ops["get"]["responses"]}
     assert {k for k in documented if k[1] not in KEYED} == set(CASES)
     assert all(list(ops) == ["get"] for ops in doc["paths"].values())
+    from openapi_spec_validator import validate
+    validate(doc)  # the document itself is valid OpenAPI 3.1
+    checked = 0
     for (path, status), urls in CASES.items():
         for url in urls:
             code, _, body = get(server + url)
             assert code == int(status), (url, code, body)
-            assert schema_keys(doc, doc["paths"][path]["get"]["responses"][status]) <= set(body), (url, sorted(body))
+            check_body(doc, doc["paths"][path]["get"]["responses"][status], body)  # every field, every type
+            checked += 1
             if code >= 400: assert body["error"].strip() and "Traceback" not in body["error"], body
     assert get(server + "/api/v1/openapi.json")[2] == doc
+    (ARTIFACTS / "openapi_validation.txt").write_text(f"openapi-spec-validator: valid OpenAPI {doc['openapi']}\n"
+                                                      f"jsonschema: {checked} answers of {len(CASES)} (route, status) cases valid\n")
 
 
 def test_forecast_has_the_band_model_and_record_of_its_report(server, data):
@@ -156,6 +163,7 @@ def test_errors_are_one_json_sentence(server):
     req = urllib.request.Request(server + "/api/v1/reports", method="POST", data=b"")
     with pytest.raises(urllib.error.HTTPError) as e: urllib.request.urlopen(req, timeout=60)
     assert e.value.code == 405 and "every route answers GET" in json.loads(e.value.read())["error"]
+    assert set(e.value.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}  # RFC 9110: a 405 says what is allowed
 
 
 def test_thirty_concurrent_requests_for_an_untrained_model_train_it_once(server, data):
@@ -200,6 +208,13 @@ def test_a_key_is_required_when_set_and_compared_exactly(keyed):
 def test_cors_allows_the_configured_origin_only(keyed):
     _, head, _ = get(keyed + "/api/v1/reports", {"Origin": ORIGIN, "X-API-Key": KEY})
     assert head.get("Access-Control-Allow-Origin") == ORIGIN
+    code, head, _ = get(keyed + "/health", {"Origin": ORIGIN})  # a browser's health check from that origin
+    assert code == 200 and head.get("Access-Control-Allow-Origin") == ORIGIN
+    pre = urllib.request.Request(keyed + "/api/v1/forecast/%5EGSPC", method="OPTIONS", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "X-API-Key"})
+    with urllib.request.urlopen(pre, timeout=60) as r:  # the preflight needs no key and trains nothing
+        assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert "x-api-key" in r.headers["Access-Control-Allow-Headers"].lower() and "GET" in r.headers["Access-Control-Allow-Methods"]
     _, head, _ = get(keyed + "/api/v1/reports", {"Origin": "http://elsewhere.example", "X-API-Key": KEY})
     assert "Access-Control-Allow-Origin" not in head
 
