@@ -56,6 +56,6 @@ def test_what_a_report_run_writes_in_reports_is_ignored_by_git():
     import subprocess
     from lstm_forecast.store import FAILURES, INDEX
     names = [INDEX, FAILURES, f".{FAILURES}.lock", f".{INDEX}.lock", "^GSPC.html", "^GSPC.run.zip", "^GSPC.bands.parquet"]
-    res = subprocess.run(["git", "check-ignore", "--no-index", *(f"reports/{n}" for n in names)], cwd=ROOT,
+    res = subprocess.run(["git", "-c", "safe.directory=*", "check-ignore", "--no-index", *(f"reports/{n}" for n in names)], cwd=ROOT,
                          capture_output=True, text=True)
     assert sorted(res.stdout.split()) == sorted(f"reports/{n}" for n in names), res.stdout + res.stderr
