@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #4c028836
 from __future__ import annotations
-import argparse, os, shlex, sys
+import argparse, os, re, shlex, sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # for the annotations only: each command imports what it needs when it runs
@@ -117,13 +117,32 @@ def _cmd_import_csv(args) -> None:
           f"{shlex.quote(args.ticker)}`, or `load_prices({args.ticker!r})` in Python")
 
 # %% ../nbs/10_cli.ipynb #c08b6568
+_INVALID = re.compile(r"argument (?P<opt>\S+?): invalid (?:(?P<type>int|float) value|choice): (?P<value>'.*?'|\S+)"
+                      r"(?: \(choose from (?P<choices>.*)\))?$")
+_KINDS = {"int": "a whole number", "float": "a number"}
+
+def _sentence(message: str) -> str:
+    "argparse's error `message` as one sentence: what the option must be and what it got."
+    m = _INVALID.match(message)
+    if m is None: return message.rstrip(".") + "."
+    must = _KINDS.get(m["type"]) or "one of " + (m["choices"] or "its choices").replace("'", "")
+    return f"{m['opt']} must be {must}, got {m['value']}."
+
+class _Parser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose usage errors are one sentence and a hint, exit 2, without argparse's usage block."
+    def error(self, message: str):
+        "Print `<prog>: <sentence>` and where the help is, then exit 2."
+        self.exit(2, f"{self.prog}: {_sentence(message)}\nsee {self.prog} --help\n")
+
 def parser() -> argparse.ArgumentParser:
     "The `lstm-forecast` argument parser."
-    p = argparse.ArgumentParser(prog="lstm-forecast", description=__doc__ or "LSTM forecasting research tool")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="lstm-forecast", description=__doc__ or "LSTM forecasting research tool")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser,
+                           help="what to do; `lstm-forecast COMMAND --help` says more")
     s = sub.add_parser("summary", help="data -> features -> regime for one ticker, printed")
     s.add_argument("ticker", help="e.g. MSFT, or ^GSPC for the bundled offline sample")
-    s.add_argument("--start"); s.add_argument("--end")
+    s.add_argument("--start", help="first date loaded, YYYY-MM-DD (default: the whole history)")
+    s.add_argument("--end", help="last date loaded, YYYY-MM-DD, inclusive (default: the last day there is)")
     s.add_argument("--csv", help="read prices from this CSV instead of the cache or Yahoo Finance")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. regime.method=trend")
     s.set_defaults(func=_cmd_summary)
@@ -150,8 +169,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--force", action="store_true",
                    help="rebuild reports that are current (same last data date and config); a run without Dask always rebuilds")
     r.set_defaults(func=_cmd_report)
-    i = sub.add_parser("import-csv", help="store a CSV of daily prices in the cache under a ticker (offline use)")
-    i.add_argument("file"); i.add_argument("ticker")
+    i = sub.add_parser("import-csv", help="store a CSV of daily prices in the cache under a ticker (offline use)",
+                       description="Store FILE, a CSV of daily prices, in the cache as TICKER: then `report TICKER` and "
+                                   "`forecast TICKER` work offline.")
+    i.add_argument("file", metavar="FILE", help="a CSV with a header row and the columns Date (YYYY-MM-DD), Open, High, Low, "
+                                                "Close and Volume, one row per trading day (Adj Close optional)")
+    i.add_argument("ticker", metavar="TICKER", help="the name to store it under, e.g. MSFT")
     i.set_defaults(func=_cmd_import_csv)
     add_service_commands(p, sub)
     return p

@@ -63,3 +63,39 @@ def test_a_run_with_nothing_to_do_keeps_the_good_report_listed_with_its_failure_
     assert len(rows) == 1 and "<h2>Reports</h2>" in page and "<h2>Failed</h2>" not in page  # listed as a report, not as failed
     when = failure["at"].replace("T", " ")[:16]
     assert f'<div class="failed">last run failed on {when} UTC: {html.escape(failure["reason"])} This report is kept as it was.</div>' in rows[0]
+
+
+@pytest.mark.parametrize("args, sentence", [
+    (["forecast", "MSFT", "--horizon", "abc"], "lstm-forecast forecast: --horizon must be a whole number, got 'abc'."),
+    (["forecast", "MSFT", "--format", "xml"], "lstm-forecast forecast: --format must be one of table, json, csv, got 'xml'."),
+    (["import-csv", "prices.csv"], "lstm-forecast import-csv: the following arguments are required: TICKER."),
+    (["serve", "--port", "http"], "lstm-forecast serve: --port must be a whole number, got 'http'."),
+])
+def test_a_bad_option_value_is_one_sentence_and_exit_2(args, sentence):
+    "argparse's three-line usage block gives way to one sentence and where the help is."
+    res = subprocess.run([str(CLI), *args], capture_output=True, text=True, env={**os.environ, **OFFLINE}, timeout=120)
+    assert res.returncode == 2 and res.stdout == "", (res.returncode, res.stdout)
+    command = " ".join(["lstm-forecast", args[0]])
+    assert res.stderr.splitlines() == [sentence, f"see {command} --help"], res.stderr
+    assert "usage:" not in res.stderr and "Traceback" not in res.stderr
+
+
+def test_every_argument_and_option_has_help():
+    "Every command's every argument and option (but `-h`) says what it is; import-csv names FILE, TICKER and the columns."
+    import argparse
+    from lstm_forecast.cli import parser
+
+    def walk(p):
+        yield p
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction): yield from (q for c in a.choices.values() for q in walk(c))
+
+    parsers = list(walk(parser()))
+    assert {p.prog for p in parsers} >= {f"lstm-forecast {c}" for c in ("summary", "report", "import-csv", "forecast", "serve")}
+    for p in parsers:
+        for a in p._actions:
+            if isinstance(a, argparse._HelpAction): continue
+            assert a.help and a.help.strip(), f"{p.prog} {a.option_strings or a.dest} has no help"
+    text = next(p for p in parsers if p.prog == "lstm-forecast import-csv").format_help()
+    assert "FILE" in text and "TICKER" in text
+    assert all(c in text for c in ("Date", "Open", "High", "Low", "Close", "Volume")), text

@@ -49,3 +49,13 @@ def test_conftest_holds_only_fixtures():
     for n in ast.walk(tree):
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
             assert any("fixture" in ast.unparse(d) for d in n.decorator_list), f"conftest.py defines {n.name}, not a fixture"
+
+
+def test_what_a_report_run_writes_in_reports_is_ignored_by_git():
+    "The report folder's files and `store.locked`'s lock beside the failures (`reports/.failures.json.lock`) stay out of `git status`."
+    import subprocess
+    from lstm_forecast.store import FAILURES, INDEX
+    names = [INDEX, FAILURES, f".{FAILURES}.lock", f".{INDEX}.lock", "^GSPC.html", "^GSPC.run.zip", "^GSPC.bands.parquet"]
+    res = subprocess.run(["git", "-c", "safe.directory=*", "check-ignore", "--no-index", *(f"reports/{n}" for n in names)], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert sorted(res.stdout.split()) == sorted(f"reports/{n}" for n in names), res.stdout + res.stderr
