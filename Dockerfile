@@ -64,6 +64,7 @@ RUN useradd --create-home --uid 10001 --user-group lstm \
 # it as a checkout, so the dashboard links the HTML reports under it (/data/reports) and Voila serves them.
 COPY settings.ini /data/
 COPY nbs/dashboard.ipynb /data/nbs/
+COPY share/jupyter/voila/templates/lstm-forecast/ /data/share/jupyter/voila/templates/lstm-forecast/
 COPY docker/entrypoint.sh /usr/local/bin/lstm-forecast-entrypoint
 # TINI_KILL_PROCESS_GROUP: under --init (compose `init: true`) a stop signal reaches the server's helper processes too.
 ENV PATH=/opt/venv/bin:$PATH \

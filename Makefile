@@ -53,10 +53,13 @@ outputs: $(STAMP)
 # The Voila forecast dashboard on http://127.0.0.1:8866 (this machine only): just nbs/dashboard.ipynb, no file tree,
 # code stripped, kernels of closed pages culled after 2 idle minutes; the only files it serves are the HTML reports, reports/*.html, and the
 # plotly.js the reports of a universe share, reports/plotly.min.js.
+# The template share/jupyter/voila/templates/lstm-forecast is Voila's lab template without its two Font Awesome stylesheets from
+# cdn.jsdelivr.net: the page requests nothing beyond its own origin (its icons come from Voila's own bundle).
 # A fast model for a try-out: LSTM_FORECAST_OVERRIDES='{"model.epochs": 2}' make dashboard
 .PHONY: dashboard
 dashboard: $(STAMP)
-	$(BIN)/voila nbs/dashboard.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1 --Voila.root_dir=. \
+	env JUPYTER_PATH=$(CURDIR)/share/jupyter $(BIN)/voila nbs/dashboard.ipynb --template=lstm-forecast --no-browser --port=8866 \
+	  --Voila.ip=127.0.0.1 --Voila.root_dir=. \
 	  --VoilaConfiguration.file_allowlist='reports/([^/]+\.html|plotly\.min\.js)' --strip_sources=True \
 	  --MappingKernelManager.cull_idle_timeout=120 --MappingKernelManager.cull_interval=30
 

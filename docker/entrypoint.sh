@@ -22,8 +22,9 @@ cmd=${1:-dashboard}
 case "$cmd" in
   dashboard)
     PORT=${PORT:-8866}; health "$PORT" /voila/static/voila.js  # a static file: answers without starting a kernel
-    # As `make dashboard`: this notebook only, code stripped, idle kernels culled, and no files served but the HTML reports.
-    exec voila /data/nbs/dashboard.ipynb --no-browser --port="$PORT" --Voila.ip="$HOST" --Voila.root_dir=/data \
+    # As `make dashboard`: this notebook only, code stripped, idle kernels culled, and no files served but the HTML reports;
+    # the lstm-forecast template: no request beyond the page's own origin (no Font Awesome from cdn.jsdelivr.net).
+    exec env JUPYTER_PATH=/data/share/jupyter voila /data/nbs/dashboard.ipynb --template=lstm-forecast --no-browser --port="$PORT" --Voila.ip="$HOST" --Voila.root_dir=/data \
       --VoilaConfiguration.file_allowlist='reports/([^/]+\.html|plotly\.min\.js)' --strip_sources=True \
       --MappingKernelManager.cull_idle_timeout=120 --MappingKernelManager.cull_interval=30 "$@" ;;
   api)

@@ -161,10 +161,10 @@ def write_report(reports: Path,  # the report folder
 def make_dashboard_args(port: int,  # the port to serve on
                         root: Path = ROOT,  # the checkout whose Makefile has the `dashboard` target
                        ) -> list[str]:
-    "The voila command line of the Makefile's `dashboard` target, on `port`."
+    "The voila command line of the Makefile's `dashboard` target (`env JUPYTER_PATH=<root>/share/jupyter voila ...`), on `port`."
     text = (Path(root) / "Makefile").read_text()
     recipe = re.search(r"^dashboard:.*\n((?:\t.*\n)+)", text, re.M).group(1)
-    args = shlex.split(recipe.replace("\\\n", " ").replace("$(BIN)/voila", str(VOILA)))
+    args = shlex.split(recipe.replace("\\\n", " ").replace("$(BIN)/voila", str(VOILA)).replace("$(CURDIR)", str(Path(root).resolve())))
     return [f"--port={port}" if a.startswith("--port=") else a for a in args]
 
 # %% ../nbs/17_testing.ipynb #d004ceca
