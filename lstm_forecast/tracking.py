@@ -277,13 +277,14 @@ def universe_run(tickers: list[str],  # the tickers of the run
                  name: str | None = None,  # the run's name; None: "universe of N tickers"
                  uri: str | None = None,  # the tracking URI; None: `tracking_uri()`
                  env=os.environ,
+                 start_time: float | None = None,  # when the job started, seconds since the epoch; None: now
                 ):
     "The parent MLflow run of a many-ticker run: yields its run id for `log_report(..., parent_run_id=...)`."
     mlflow = _mlflow()
     try:
         client, exp = _client(uri, env)
         tags = dict(kind="universe", tickers=",".join(tickers)[:4000], reports=str(Path(out_dir).resolve()), **code_version())
-        rid = client.create_run(exp, run_name=name or f"universe of {len(tickers)} tickers", tags=tags).info.run_id
+        rid = client.create_run(exp, start_time=None if start_time is None else int(start_time * 1000), run_name=name or f"universe of {len(tickers)} tickers", tags=tags).info.run_id
     except (mlflow.exceptions.MlflowException, OSError) as e:
         raise TrackingError(f"Could not start an MLflow run at {uri or tracking_uri(env)} ({type(e).__name__}: {str(e)[:200]}):"
                             " check MLFLOW_TRACKING_URI, or unset it for the local store.") from None
