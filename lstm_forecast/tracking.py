@@ -116,7 +116,7 @@ class _Forecast:
         "Load the weights file, the config and today's band and weights from the model's artifacts."
         import json
         from lstm_forecast.model import load_model
-        from .forecast import Band, PathWeight
+        from lstm_forecast.forecast import Band, PathWeight
         self.model, meta = load_model(context.artifacts["weights"])
         self.scaler, self.window, self.losses = meta["scaler"], tuple(pd.Timestamp(d) for d in meta["train_window"]), meta["extra"].get("losses", [])
         self.cfg = Config.from_dict(json.loads(Path(context.artifacts["config"]).read_text()))
@@ -127,8 +127,7 @@ class _Forecast:
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         "The forecast of the next `params['horizon']` sessions (default `forecast.horizon`) from these prices: a row per `date`."
-        from .forecast import Band, FinalModel, _tail, forecast, no_weight
-        from .forecast import band_rule
+        from lstm_forecast.forecast import Band, FinalModel, _tail, band_rule, forecast, no_weight
         prices, cfg, t = _prices(model_input), self.cfg, self.today
         horizon = (params or {}).get("horizon") or cfg.forecast.horizon
         final = FinalModel(self.model, self.scaler, cfg, t["ticker"], prices.index[-1], self.window,
@@ -185,7 +184,7 @@ def _page_files(html: Path) -> list[Path]:
 
 def _saved_run(files: store.ReportFiles, ticker: str):
     "The saved run beside the report with its frames, or None when there is none that this version reads."
-    from .run import Run
+    from lstm_forecast.run import Run
     try: return Run.load(files.run.parent, ticker)
     except (FileNotFoundError, ValueError): return None
 
@@ -257,11 +256,11 @@ def log_report(files: store.ReportFiles,  # the report's files, `store.report_fi
         for path in (files.html, files.summary, files.run, files.notebook, *_page_files(files.html)):
             if path.exists(): client.log_artifact(rid, str(path), "report")
         model = final_model_file(summary)
-        if model is not None: client.log_artifact(rid, str(model), "model")
-        if model is not None and saved is not None and saved.prices is not None:
+        if model is not None and saved is not None and saved.prices is not None:  # the pyfunc model `model`, the weights file in its artifacts
             mlflow.set_tracking_uri(uri or tracking_uri(env))
             with mlflow.start_run(run_id=rid): log_model(saved, model, register)
-        elif register: raise TrackingError(f"There is no final model or saved run of {summary.ticker} to register as {register}: build the report again.")
+        elif model is not None: client.log_artifact(rid, str(model), "model")  # no prices to make a forecast's example from: the file alone
+        if register and (model is None or saved is None or saved.prices is None): raise TrackingError(f"There is no final model or saved run of {summary.ticker} to register as {register}: build the report again.")
     except BaseException as e:
         client.set_terminated(rid, "FAILED")
         if isinstance(e, (mlflow.exceptions.MlflowException, OSError)):

@@ -48,8 +48,12 @@ def check_run(row: pd.Series, client, summary_file: Path, model: Path | None, pa
     assert got == sorted([*(f"report/{t}{x}" for x in (".html", ".json", ".run.zip")), *(["report/plotly.min.js"] if page_js else [])])
     assert json.loads(Path(client.download_artifacts(rid, f"report/{t}.json")).read_text()) == s
     assert Path(client.download_artifacts(rid, f"report/{t}.run.zip")).read_bytes() == summary_file.with_name(f"{t}.run.zip").read_bytes()
-    models = [a.path for a in client.list_artifacts(rid, "model")]
-    assert models == ([f"model/{model.name}"] if model else [])
+    models = {a.path for a in client.list_artifacts(rid, "model")}
+    if model is None: assert models == set()
+    else:  # the pyfunc model, the final model's weights file among its artifacts
+        assert {"model/MLmodel", "model/python_model.pkl", "model/input_example.json", "model/artifacts"} <= models, models
+        assert {a.path for a in client.list_artifacts(rid, "model/artifacts")} == {f"model/artifacts/{x}" for x in (model.name, "config.json", "today.json")}
+        assert Path(client.download_artifacts(rid, f"model/artifacts/{model.name}")).read_bytes() == model.read_bytes()
 
 
 def logged(uri: str, experiment: str = "lstm_forecast") -> pd.DataFrame:
