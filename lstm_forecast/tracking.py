@@ -148,6 +148,7 @@ def __getattr__(name: str):
 # %% ../nbs/16_tracking.ipynb #a7444384
 def _mlflow():
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # a research tool working offline: no usage pings
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a report's log is lines, not download bars
     import mlflow
     return mlflow
 
@@ -207,7 +208,8 @@ def log_model(run,  # the report's `run.Run`, with its frames (its prices)
         example = prices.iloc[-(cfg.features.warmup + cfg.model.seq_len + 1):]  # the rows a forecast reads
         params = {"horizon": cfg.forecast.horizon}
         sig = infer_signature(example, model.predict(None, prices, params), params=params)
-        return mlflow.pyfunc.log_model(name="model", python_model=model, artifacts=arts, signature=sig, input_example=example,
+        return mlflow.pyfunc.log_model(name="model", python_model=type(model)(), artifacts=arts,  # a fresh one: its pickle holds no weights
+                                       signature=sig, input_example=example,
                                        registered_model_name=register, pip_requirements=_requirements())
 
 def _requirements() -> list[str]:
