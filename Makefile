@@ -63,13 +63,14 @@ dashboard: $(STAMP)
 	  --VoilaConfiguration.file_allowlist='reports/([^/]+\.html|plotly\.min\.js)' --strip_sources=True \
 	  --MappingKernelManager.cull_idle_timeout=120 --MappingKernelManager.cull_interval=30
 
-# The MLflow UI on http://127.0.0.1:5001 (this machine only) over the local store that `lstm-forecast report --track`
+# The MLflow UI on http://127.0.0.1:$(MLFLOW_PORT) (default 5001; `make mlflow MLFLOW_PORT=5002`; this machine only) over the local store that `lstm-forecast report --track`
 # writes: mlruns.db and mlartifacts/ in LSTM_FORECAST_MLFLOW_DIR (default: this folder).
 .PHONY: mlflow
 MLFLOW_DIR ?= $(or $(LSTM_FORECAST_MLFLOW_DIR),$(CURDIR))
+MLFLOW_PORT ?= 5001
 mlflow: $(STAMP)
 	mkdir -p $(MLFLOW_DIR)/mlartifacts
-	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow server --host 127.0.0.1 --port 5001 --workers 1 \
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow server --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 \
 	  --backend-store-uri sqlite:///$(abspath $(MLFLOW_DIR))/mlruns.db --default-artifact-root $(abspath $(MLFLOW_DIR))/mlartifacts
 
 # The container test (.ci/run runs it after `make test`): builds the image (and a debootstrap base image, a docker daemon

@@ -69,6 +69,8 @@ def _uses_dask(args) -> bool:
     return bool(args.universe or args.dask or args.scheduler or args.workers is not None)
 
 def _cmd_report(args) -> int:
+    import time
+    started = time.time()  # the job's start: its MLflow run's
     from lstm_forecast.data import DataError
     from lstm_forecast.data import check_benchmark
     from lstm_forecast.pages import write_index
@@ -103,7 +105,7 @@ def _cmd_report(args) -> int:
             else:
                 print(f"report: {path.resolve()}")
                 update_failures(args.out, succeeded=[ticker])
-    _track_reports(args, tickers, failed)
+    _track_reports(args, tickers, failed, started)
     print(f"index: {write_index(args.out).resolve()}")
     if failed and many:  # one ticker run in turn has said it in its own line
         print(f"error: {len(failed)} of {len(tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
@@ -219,17 +221,20 @@ def _cmd_serve(args) -> int:
     serve(args.host, args.port, args.reports, threads=args.threads, max_pending=args.max_trainings)
     return 0
 
-def _track_reports(args, tickers: list[str], failed: list[str]) -> None:
-    "Log the reports of this `report` run to MLflow when `--track` or `MLFLOW_TRACKING_URI` asks for it."
+def _track_reports(args, tickers: list[str], failed: list[str],
+                   started: float | None = None,  # when the job started (seconds since the epoch): its run's start; None: each report's
+                  ) -> None:
+    "Log the reports of this `report` run to MLflow when `--track`, `--register` or `MLFLOW_TRACKING_URI` asks for it."
     from lstm_forecast import store, tracking
-    if not tracking.enabled(getattr(args, "track", False)): return
+    register = getattr(args, "register", None)
+    if not tracking.enabled(getattr(args, "track", False) or bool(register)): return
     bad = {str(t).strip().upper() for t in failed}
     done = [t for t in dict.fromkeys(str(t).strip().upper() for t in tickers) if t not in bad]
     if not done: return
     if len(tickers) > 1 or _uses_dask(args):
-        with tracking.universe_run(done, args.out) as parent:
-            for t in done: tracking.log_report(store.report_files(t, args.out), parent_run_id=parent)
-    else: tracking.log_report(store.report_files(done[0], args.out))
+        with tracking.universe_run(done, args.out, start_time=started) as parent:
+            for t in done: tracking.log_report(store.report_files(t, args.out), parent_run_id=parent, register=register)
+    else: tracking.log_report(store.report_files(done[0], args.out), start_time=started, register=register)
     print(f"tracked: {len(done)} report(s) in MLflow at {tracking.tracking_uri()}")
 
 def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` parser
@@ -260,3 +265,5 @@ def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` pars
     s.set_defaults(func=_cmd_serve)
     sub.choices["report"].add_argument("--track", action="store_true",
                                        help="log each report as an MLflow run (also when MLFLOW_TRACKING_URI is set); see `make mlflow`")
+    sub.choices["report"].add_argument("--register", metavar="NAME",
+                                       help="with --track (implied): register each report's final model as a new version of the MLflow model NAME")

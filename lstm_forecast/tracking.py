@@ -12,9 +12,9 @@ from .config import Config
 from .store import PLOTLY_JS
 
 # %% auto #0
-__all__ = ['MLFLOW_DIR_ENV', 'EXPERIMENT', 'METRICS', 'HORIZON_METRICS', 'TrackingError', 'mlflow_dir', 'default_store',
-           'tracking_uri', 'enabled', 'flatten', 'report_metrics', 'code_version', 'final_model_file', 'log_report',
-           'universe_run']
+__all__ = ['MLFLOW_DIR_ENV', 'EXPERIMENT', 'METRICS', 'HORIZON_METRICS', 'BAND_METRICS', 'PRICE_COLUMNS', 'KIND_TAG', 'KIND',
+           'TrackingError', 'mlflow_dir', 'default_store', 'tracking_uri', 'enabled', 'flatten', 'report_metrics',
+           'fold_metrics', 'code_version', 'model_input', 'final_model_file', 'log_model', 'log_report', 'universe_run']
 
 # %% ../nbs/16_tracking.ipynb #44e7705e
 MLFLOW_DIR_ENV, EXPERIMENT = "LSTM_FORECAST_MLFLOW_DIR", "lstm_forecast"
@@ -51,7 +51,8 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 METRICS = ("strategy_sharpe", "buy_hold_sharpe", "strategy_max_drawdown", "hit_rate", "r2_oos", "dm_p")
-HORIZON_METRICS = ("r2_vs_zero", "dm_p", "hit_rate", "weight", "weighted_r2_vs_zero", "weighted_dm_p")  # and each band's coverage, width and Winkler score, named by its level (h_cover80, h_width95, ...)
+HORIZON_METRICS = ("n", "r2_vs_zero", "dm_p", "hit_rate", "beat_zero", "weight", "weighted_r2_vs_zero", "weighted_dm_p")  # and each band's coverage (calm and volatile too), width and Winkler score, named by its level (h_cover80, h_width95, ...)
+BAND_METRICS = ("cover", "calm", "volatile", "width", "winkler")
 
 def report_metrics(summary: store.ReportSummary) -> list[tuple[str, float, int]]:
     "(name, value, step) of each number of `summary`: its strategy and skill, per horizon too when it has them."
@@ -60,8 +61,19 @@ def report_metrics(summary: store.ReportSummary) -> list[tuple[str, float, int]]
     out.append(("rows", float(summary.rows), 0))
     for rec in summary.horizons:
         out += [(f"h_{k}", float(getattr(rec, k)), rec.h) for k in HORIZON_METRICS if getattr(rec, k) is not None]
-        out += [(f"h_{kind}{lv}", float(v), rec.h) for kind in ("cover", "width", "winkler") for lv, v in getattr(rec, kind).items()
+        out += [(f"h_{kind}{lv}", float(v), rec.h) for kind in BAND_METRICS for lv, v in getattr(rec, kind).items()
                 if v is not None]
+    return out
+
+def fold_metrics(run) -> list[tuple[str, float, int]]:
+    "(name, value, step = fold) of each fold's numbers in the saved run `run` (`run.Run` with its frames): losses, best epoch, seconds, IC."
+    if run is None or run.backtest is None: return []
+    folds, ic = run.backtest.wf.folds, run.backtest.ic_folds
+    ic = ic[[isinstance(k, int) for k in ic.index]]  # the folds, not 'all'
+    out = []
+    for frame in (folds, ic.rename(columns={"n": "n_ic"})):
+        for c in frame.select_dtypes("number").columns:
+            out += [(f"fold_{c}", float(v), int(k)) for k, v in frame[c].items() if pd.notna(v)]
     return out
 
 def code_version() -> dict:
@@ -75,11 +87,72 @@ def code_version() -> dict:
     except (OSError, subprocess.SubprocessError): pass
     return out
 
+# %% ../nbs/16_tracking.ipynb #3f6c0b7e
+PRICE_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Volume")  # the model's input: a row per trading day
+
+def model_input(prices: pd.DataFrame) -> pd.DataFrame:
+    "Daily prices (a DatetimeIndex) as the logged model's input: a `Date` column and the OHLCV columns."
+    return prices[list(PRICE_COLUMNS[1:])].astype("float64").rename_axis("Date").reset_index()
+
+def _prices(frame: pd.DataFrame) -> pd.DataFrame:
+    "The model's input as daily prices: a DatetimeIndex named Date (from the `Date` column or the index), float OHLCV."
+    df = frame.set_index("Date") if "Date" in frame.columns else frame
+    missing = [c for c in PRICE_COLUMNS[1:] if c not in df.columns]
+    if missing: raise ValueError(f"The prices lack the columns {', '.join(missing)}: give Date, Open, High, Low, Close and Volume.")
+    out = df[list(PRICE_COLUMNS[1:])].astype("float64")
+    out.index = pd.DatetimeIndex(pd.to_datetime(out.index), name="Date")
+    return out
+
+def _today(run) -> dict:
+    "What a forecast from the report's prices needs beside the model: today's band offsets and path weights, and the prices they hold for."
+    b, s = run.band, run.summary
+    return dict(ticker=s.ticker, data_digest=s.data_digest, end=s.end, last_data_date=s.last_data_date,
+                band=None if b.offsets is None else b.offsets.to_dict(orient="list"), band_note=b.note, band_base=b.base,
+                weight=[float(x) for x in run.weight.w], weight_note=run.weight.note)
+
+class _Forecast:
+    "The report's final model as an MLflow pyfunc: prices in (`model_input`), `forecast.forecast`'s path and band out; the report's band and weights on the report's own prices, none on others."
+    def load_context(self, context):
+        "Load the weights file, the config and today's band and weights from the model's artifacts."
+        import json
+        from lstm_forecast.model import load_model
+        from lstm_forecast.forecast import Band, PathWeight
+        self.model, meta = load_model(context.artifacts["weights"])
+        self.scaler, self.window, self.losses = meta["scaler"], tuple(pd.Timestamp(d) for d in meta["train_window"]), meta["extra"].get("losses", [])
+        self.cfg = Config.from_dict(json.loads(Path(context.artifacts["config"]).read_text()))
+        self.today = t = json.loads(Path(context.artifacts["today"]).read_text())
+        offsets = None if t["band"] is None else pd.DataFrame(t["band"], index=pd.RangeIndex(1, len(t["weight"]) + 1, name="h"))
+        self.band = Band(offsets, t["band_note"], t["band_base"])
+        self.weight = PathWeight(pd.Series(t["weight"], index=pd.RangeIndex(1, len(t["weight"]) + 1, name="h"), dtype=float), t["weight_note"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        "The forecast of the next `params['horizon']` sessions (default `forecast.horizon`) from these prices: a row per `date`."
+        from lstm_forecast.forecast import Band, FinalModel, _tail, band_rule, forecast, no_weight
+        prices, cfg, t = _prices(model_input), self.cfg, self.today
+        horizon = (params or {}).get("horizon") or cfg.forecast.horizon
+        final = FinalModel(self.model, self.scaler, cfg, t["ticker"], prices.index[-1], self.window,
+                           store.data_digest(_tail(prices, cfg)), self.losses, None, "mlflow", 0.0)
+        why = band_rule(cfg, cfg, t["ticker"], store.data_digest(prices) == t["data_digest"], t["end"], prices.index[-1],
+                        "the report", f"the report of {t['ticker']}")
+        band, weight = (self.band, self.weight) if not why else (Band(None, why), no_weight(why))
+        fc = forecast(final, prices, int(horizon), band=band, weight=weight)
+        return fc.rename_axis("date").reset_index()
+
+def __getattr__(name: str):
+    "`ForecastModel`, the `mlflow.pyfunc.PythonModel` of `_Forecast`, made on first use: MLflow takes seconds to import."
+    if name != "ForecastModel": raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    cls = globals()["ForecastModel"] = type("ForecastModel", (_Forecast, _mlflow().pyfunc.PythonModel), {"__module__": __name__})
+    return cls
+
+
 # %% ../nbs/16_tracking.ipynb #a7444384
 def _mlflow():
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # a research tool working offline: no usage pings
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a report's log is lines, not download bars
     import mlflow
     return mlflow
+
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the UI's kind of experiment: without it MLflow 3 may file the runs as GenAI evaluation runs
 
 def _client(uri: str | None, env):
     "(MlflowClient, experiment id) of the project's experiment in the store at `uri`, created when missing."
@@ -89,10 +162,12 @@ def _client(uri: str | None, env):
     if uri == local: mlflow_dir(env).mkdir(parents=True, exist_ok=True)
     client = mlflow.MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(EXPERIMENT)
-    if exp is not None: return client, exp.experiment_id
-    try: return client, client.create_experiment(EXPERIMENT, artifact_location=artifacts if uri == local else None)
-    except mlflow.exceptions.MlflowException:  # another process created it meanwhile
-        return client, client.get_experiment_by_name(EXPERIMENT).experiment_id
+    if exp is None:
+        try: exp = client.get_experiment(client.create_experiment(EXPERIMENT, artifact_location=artifacts if uri == local else None))
+        except mlflow.exceptions.MlflowException:  # another process created it meanwhile
+            exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp.tags.get(KIND_TAG) != KIND: client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+    return client, exp.experiment_id
 
 def final_model_file(summary: store.ReportSummary) -> Path | None:
     "The final model of the report's config and last data day in the model cache, or None when it is not there."
@@ -108,6 +183,44 @@ def _page_files(html: Path) -> list[Path]:
     except FileNotFoundError: return []
     return [js] if loads_js and js.is_file() else []
 
+def _saved_run(files: store.ReportFiles, ticker: str):
+    "The saved run beside the report with its frames, or None when there is none that this version reads."
+    from lstm_forecast.run import Run
+    try: return Run.load(files.run.parent, ticker)
+    except (FileNotFoundError, ValueError): return None
+
+def log_model(run,  # the report's `run.Run`, with its frames (its prices)
+              weights: Path,  # the final model's file (`final_model_file`)
+              register: str | None = None,  # a registered model name: a new version of it
+             ):
+    "Log the final model as the active run's pyfunc model `model` (artifacts: `weights`, the config, today's band and weights); its `ModelInfo`."
+    import json, tempfile
+    mlflow = _mlflow()
+    from mlflow.models import infer_signature
+    cfg = run.cfg
+    with tempfile.TemporaryDirectory() as d:
+        arts = dict(weights=str(weights), config=str(Path(d) / "config.json"), today=str(Path(d) / "today.json"))
+        Path(arts["config"]).write_text(json.dumps(cfg.to_dict(), indent=1))
+        Path(arts["today"]).write_text(json.dumps(_today(run), indent=1))
+        model = __getattr__("ForecastModel")()
+        model.load_context(mlflow.pyfunc.PythonModelContext(arts, None))
+        prices = model_input(run.prices)
+        example = prices.iloc[-(cfg.features.warmup + cfg.model.seq_len + 1):]  # the rows a forecast reads
+        params = {"horizon": cfg.forecast.horizon}
+        sig = infer_signature(example, model.predict(None, prices, params), params=params)
+        return mlflow.pyfunc.log_model(name="model", python_model=type(model)(), artifacts=arts,  # a fresh one: its pickle holds no weights
+                                       signature=sig, input_example=example,
+                                       registered_model_name=register, pip_requirements=_requirements())
+
+def _requirements() -> list[str]:
+    "The logged model's requirements: the packages of this environment it imports, at their versions."
+    from importlib.metadata import PackageNotFoundError, version
+    out = []
+    for name in ("mlflow", "torch", "pandas", "numpy", "scikit-learn", "exchange-calendars", "lstm_forecast"):
+        try: out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError: pass
+    return out
+
 def _tags(summary: store.ReportSummary, parent_run_id: str | None) -> dict:
     tags = dict(ticker=summary.ticker, data_digest=summary.data_digest, config_key=summary.config_key,
                 model_key=summary.model_key, source=summary.source, last_data_date=summary.last_data_date,
@@ -120,6 +233,8 @@ def log_report(files: store.ReportFiles,  # the report's files, `store.report_fi
                parent_run_id: str | None = None,  # the run of the many-ticker run it belongs to (`universe_run`)
                uri: str | None = None,  # the tracking URI; None: `tracking_uri()`
                env=os.environ,
+               start_time: float | None = None,  # when the job started, seconds since the epoch; None: the report's `generated_at`
+               register: str | None = None,  # register the logged model as a new version of this name
               ) -> str:
     "Log one report as an MLflow run: config as params, numbers as metrics, data and code as tags, files as artifacts; its run id."
     if summary is None:
@@ -130,19 +245,24 @@ def log_report(files: store.ReportFiles,  # the report's files, `store.report_fi
     from mlflow.entities import Metric, Param
     try:
         client, exp = _client(uri, env)
-        run = client.create_run(exp, run_name=summary.ticker, tags=_tags(summary, parent_run_id))
+        started = pd.Timestamp(summary.generated_at).timestamp() if start_time is None else start_time
+        run = client.create_run(exp, start_time=int(started * 1000), run_name=summary.ticker, tags=_tags(summary, parent_run_id))
     except (mlflow.exceptions.MlflowException, OSError) as e:
         raise TrackingError(f"Could not start an MLflow run at {uri or tracking_uri(env)} ({type(e).__name__}: {str(e)[:200]}):"
                             " check MLFLOW_TRACKING_URI, or unset it for the local store.") from None
     rid = run.info.run_id
     try:
-        ms = int(pd.Timestamp(summary.generated_at).timestamp() * 1000)
-        client.log_batch(rid, metrics=[Metric(k, v, ms, step) for k, v, step in report_metrics(summary)],
+        ms, saved = int(pd.Timestamp(summary.generated_at).timestamp() * 1000), _saved_run(files, summary.ticker)
+        client.log_batch(rid, metrics=[Metric(k, v, ms, step) for k, v, step in [*report_metrics(summary), *fold_metrics(saved)]],
                          params=[Param(k, str(v)) for k, v in flatten(summary.config).items()])
-        for path in (files.html, files.summary, files.run, *_page_files(files.html)):
+        for path in (files.html, files.summary, files.run, files.notebook, *_page_files(files.html)):
             if path.exists(): client.log_artifact(rid, str(path), "report")
         model = final_model_file(summary)
-        if model is not None: client.log_artifact(rid, str(model), "model")
+        if model is not None and saved is not None and saved.prices is not None:  # the pyfunc model `model`, the weights file in its artifacts
+            mlflow.set_tracking_uri(uri or tracking_uri(env))
+            with mlflow.start_run(run_id=rid): log_model(saved, model, register)
+        elif model is not None: client.log_artifact(rid, str(model), "model")  # no prices to make a forecast's example from: the file alone
+        if register and (model is None or saved is None or saved.prices is None): raise TrackingError(f"There is no final model or saved run of {summary.ticker} to register as {register}: build the report again.")
     except BaseException as e:
         client.set_terminated(rid, "FAILED")
         if isinstance(e, (mlflow.exceptions.MlflowException, OSError)):
@@ -158,13 +278,14 @@ def universe_run(tickers: list[str],  # the tickers of the run
                  name: str | None = None,  # the run's name; None: "universe of N tickers"
                  uri: str | None = None,  # the tracking URI; None: `tracking_uri()`
                  env=os.environ,
+                 start_time: float | None = None,  # when the job started, seconds since the epoch; None: now
                 ):
     "The parent MLflow run of a many-ticker run: yields its run id for `log_report(..., parent_run_id=...)`."
     mlflow = _mlflow()
     try:
         client, exp = _client(uri, env)
         tags = dict(kind="universe", tickers=",".join(tickers)[:4000], reports=str(Path(out_dir).resolve()), **code_version())
-        rid = client.create_run(exp, run_name=name or f"universe of {len(tickers)} tickers", tags=tags).info.run_id
+        rid = client.create_run(exp, start_time=None if start_time is None else int(start_time * 1000), run_name=name or f"universe of {len(tickers)} tickers", tags=tags).info.run_id
     except (mlflow.exceptions.MlflowException, OSError) as e:
         raise TrackingError(f"Could not start an MLflow run at {uri or tracking_uri(env)} ({type(e).__name__}: {str(e)[:200]}):"
                             " check MLFLOW_TRACKING_URI, or unset it for the local store.") from None

@@ -48,8 +48,12 @@ def check_run(row: pd.Series, client, summary_file: Path, model: Path | None, pa
     assert got == sorted([*(f"report/{t}{x}" for x in (".html", ".json", ".run.zip")), *(["report/plotly.min.js"] if page_js else [])])
     assert json.loads(Path(client.download_artifacts(rid, f"report/{t}.json")).read_text()) == s
     assert Path(client.download_artifacts(rid, f"report/{t}.run.zip")).read_bytes() == summary_file.with_name(f"{t}.run.zip").read_bytes()
-    models = [a.path for a in client.list_artifacts(rid, "model")]
-    assert models == ([f"model/{model.name}"] if model else [])
+    models = {a.path for a in client.list_artifacts(rid, "model")}
+    if model is None: assert models == set()
+    else:  # the pyfunc model, the final model's weights file among its artifacts
+        assert {"model/MLmodel", "model/python_model.pkl", "model/input_example.json", "model/artifacts"} <= models, models
+        assert {a.path for a in client.list_artifacts(rid, "model/artifacts")} == {f"model/artifacts/{x}" for x in (model.name, "config.json", "today.json")}
+        assert Path(client.download_artifacts(rid, f"model/artifacts/{model.name}")).read_bytes() == model.read_bytes()
 
 
 def logged(uri: str, experiment: str = "lstm_forecast") -> pd.DataFrame:
@@ -166,4 +170,62 @@ def test_a_tracking_server_gets_the_same_runs(reports, mlflow_server, tmp_path, 
         check_run(row(runs, rid), client,
                   store.report_files(t, reports["out"]).summary, reports["models"][t])
     assert list(tmp_path.iterdir()) == []  # nothing local
-    assert {p.name for p in artifacts.rglob("*.json")} == {"^GSPC.json", "MSFT.json"}  # stored by the server
+    assert {p.name for p in artifacts.rglob("report/*.json")} == {"^GSPC.json", "MSFT.json"}  # stored by the server
+
+
+def test_a_tracked_report_registers_a_model_that_forecasts_as_the_cli_does(mlflow_server, tmp_path, monkeypatch):
+    "`report --track --register`: the run spans the job, holds the steps and the notebook; its model predicts what `forecast` prints."
+    import subprocess, time
+    import mlflow
+    import numpy as np
+    from lstm_forecast.data import load_prices
+    from lstm_forecast.run import Run
+    from lstm_forecast.testing import CLI, FAST_API, stock_prices
+    from lstm_forecast.tracking import KIND, KIND_TAG, PRICE_COLUMNS, model_input
+    url, _ = mlflow_server
+    cache, out, csv, name = tmp_path / "cache", tmp_path / "reports", tmp_path / "mlf.csv", "lstm-forecast-mlf"
+    stock_prices("MSFT", 700).to_csv(csv)  # a short history: the report and `forecast` read the same prices, all of them
+    env = {**os.environ, "LSTM_FORECAST_CACHE": str(cache), "MLFLOW_TRACKING_URI": url, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    monkeypatch.setenv("LSTM_FORECAST_CACHE", str(cache))
+    sets = [a for k, v in {**FAST_API, "walk_forward.workers": 1, "regime.method": "trend"}.items() for a in ("--set", f"{k}={v}")]
+    subprocess.run([str(CLI), "import-csv", str(csv), "MLF"], env=env, check=True, capture_output=True)
+    t0 = time.time()
+    rep = subprocess.run([str(CLI), "report", "MLF", "--benchmark", "none", "--quiet", *sets, "--out", str(out), "--track", "--register", name],
+                         env=env, capture_output=True, text=True, timeout=300)
+    t1 = time.time()
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    cli = subprocess.run([str(CLI), "forecast", "MLF", "--format", "json", "--quiet", "--out", str(out), *sets], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    want = pd.DataFrame(json.loads(cli.stdout)["path"]).set_index("date").astype(float)
+    assert json.loads(cli.stdout)["band"]["available"] and want.lo80.notna().all()  # the report's band, not the history's
+    client = mlflow.MlflowClient(url)
+    mlflow.set_tracking_uri(url)
+    version = client.get_model_version(name, "1")
+    rid, prices = version.run_id, load_prices("MLF")
+    for uri in (f"models:/{name}/1", f"runs:/{rid}/model"):
+        model = mlflow.pyfunc.load_model(uri)
+        assert model.metadata.get_input_schema().input_names() == list(PRICE_COLUMNS)
+        got = model.predict(model_input(prices))
+        assert list(got.date.dt.strftime("%Y-%m-%d")) == list(want.index)
+        for c in ("price", "model_price", "weight", "daily_return", "cumulative_return", "lo80", "hi80", "lo95", "hi95"):
+            np.testing.assert_allclose(got[c].to_numpy(), want[c].to_numpy(), rtol=1e-9, atol=1e-9, err_msg=f"{uri} {c}")
+        other = model.predict(model_input(prices.iloc[:-1]), params={"horizon": 3})  # not the report's prices: no band, no weight
+        assert len(other) == 3 and other[["lo80", "hi80", "lo95", "hi95"]].isna().all().all() and (other.weight == 0).all()
+        assert (other.price == prices.Close.iloc[-2]).all() and other.model_price.notna().all()  # weight 0: no change, the model's path beside it
+    run, summary = client.get_run(rid), json.loads((out / "MLF.json").read_text())
+    start, end = run.info.start_time / 1000, run.info.end_time / 1000
+    assert t0 <= start <= pd.Timestamp(summary["generated_at"]).timestamp() + 1 and end <= t1  # the run spans the job ...
+    assert end - start >= 0.7 * (t1 - t0), (end - start, t1 - t0)  # ... not the moment after it
+    hs = [r["h"] for r in summary["horizons"]]
+    assert len(hs) == Run.load(out, "MLF", frames=False).cfg.forecast.max_horizon
+    for k in ("h_n", "h_r2_vs_zero", "h_hit_rate", "h_beat_zero", "h_weight", "h_cover80", "h_calm95", "h_volatile80", "h_width95", "h_winkler80"):
+        assert sorted(m.step for m in client.get_metric_history(rid, k)) == hs, k
+    folds = list(Run.load(out, "MLF").backtest.wf.folds.index)
+    for k in ("fold_best_epoch", "fold_final_loss", "fold_seconds", "fold_ic", "fold_rank_ic"):
+        assert sorted(m.step for m in client.get_metric_history(rid, k)) == folds, k
+    assert "report/MLF.ipynb" in {a.path for a in client.list_artifacts(rid, "report")}
+    assert client.get_experiment(run.info.experiment_id).tags[KIND_TAG] == KIND
+    print(f"\nmlflow: run {rid} {end - start:.1f} s of a {t1 - t0:.1f} s job; models:/{name}/1 and runs:/{rid}/model predict"
+          f" {len(got)} days as `lstm-forecast forecast MLF` does (max |diff| of the band "
+          f"{np.abs(got[['lo80', 'hi95']].to_numpy() - want[['lo80', 'hi95']].to_numpy()).max():.1e})")
