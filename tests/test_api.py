@@ -108,6 +108,7 @@ def test_every_documented_route_answers_as_documented(server, data):
             checked += 1
             if code >= 400: assert body["error"].strip() and "Traceback" not in body["error"], body
     assert get(server + "/api/v1/openapi.json")[2] == doc
+    ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "openapi_validation.txt").write_text(f"openapi-spec-validator: valid OpenAPI {doc['openapi']}\n"
                                                       f"jsonschema: {checked} answers of {len(CASES)} (route, status) cases valid\n")
 
