@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_store.ipynb #28eb65a6
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets, tempfile
+import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets, tempfile, warnings
 from dataclasses import dataclass, fields, asdict
 from functools import reduce
 from pathlib import Path
@@ -175,6 +175,23 @@ class HorizonRecord:
         if not isinstance(d, dict) or set(d) != names: raise ValueError(f"a horizon record has the fields {sorted(names)}")
         return cls(**d)
 
+def _is_ticker(t: str) -> bool:
+    "Whether `t` is a ticker as `ticker_name` writes it."
+    try: return ticker_name(t) == t
+    except ValueError: return False
+
+_JSON_TYPES = {"str": str, "int": int, "bool": bool, "dict": dict, "float | None": (int, float, type(None))}
+
+def _json_type_ok(v, t: str) -> bool:
+    "Whether the JSON value `v` has the type annotated `t` (a bool is no number)."
+    if t.startswith("dict["): return isinstance(v, dict) and all(_json_type_ok(x, "float | None") for x in v.values())
+    if t.startswith("list["): return isinstance(v, list)
+    return isinstance(v, _JSON_TYPES[t]) and not (isinstance(v, bool) and t != "bool")
+
+def _bad_fields(d: dict, cls) -> list[str]:
+    "The fields of `d` (a JSON object with the fields of `cls`) whose values lack the type the dataclass annotates."
+    return [f.name for f in fields(cls) if not _json_type_ok(d[f.name], f.type)]
+
 @dataclass(frozen=True)
 class ReportSummary:
     "What one report found, as stored beside it (`ReportFiles.summary`)."
@@ -225,6 +242,10 @@ class ReportSummary:
         names = {f.name for f in fields(cls)}
         if set(d) != names:
             raise ValueError(f"{where} lacks {sorted(names - set(d))} or has unknown {sorted(set(d) - names)}: build the report again.")
+        bad = _bad_fields(d, cls) or [f"horizons[{i}]" for i, r in enumerate(d["horizons"])
+                                      if not isinstance(r, dict) or set(r) != {f.name for f in fields(HorizonRecord)} or _bad_fields(r, HorizonRecord)]
+        if bad: raise ValueError(f"{where} is not a report summary (wrong type: {', '.join(bad)}): build the report again.")
+        if not _is_ticker(d["ticker"]): raise ValueError(f"{where} names {d['ticker'][:40]!r}, which is not a ticker: build the report again.")
         try: return cls(**d)
         except (TypeError, ValueError) as e: raise ValueError(f"{where} is not a report summary ({e}): build the report again.") from None
 
@@ -236,12 +257,14 @@ def read_summary(ticker: str, out_dir: str | Path = "reports") -> ReportSummary 
     return ReportSummary.from_json(text, f"The report summary '{path}'")
 
 def list_summaries(out_dir: str | Path = "reports") -> list[ReportSummary]:
-    "The readable summaries in `out_dir` whose HTML report exists, in ticker order."
+    "The readable summaries in `out_dir` whose HTML report exists, in ticker order; a warning naming each unreadable one, skipped."
     out = []
     for js in sorted(Path(out_dir).glob("*.json")):
         if js.name == FAILURES: continue
-        try: s = ReportSummary.from_json(js.read_text())
-        except (OSError, ValueError): continue
+        try: s = ReportSummary.from_json(js.read_text(), f"The report summary '{js}', left out of the listing,")
+        except OSError as e:
+            warnings.warn(f"The report summary '{js}', left out of the listing, cannot be read ({e.strerror or e}).", stacklevel=2); continue
+        except ValueError as e: warnings.warn(str(e), stacklevel=2); continue
         if report_files(s.ticker, out_dir).html.exists(): out.append(s)
     return out
 
