@@ -13,8 +13,8 @@ import numpy as np, pandas as pd, platformdirs
 from .config import Config
 
 # %% auto #0
-__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_atomic',
-           'cache_root', 'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key',
+__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_all_atomic',
+           'write_atomic', 'cache_root', 'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key',
            'model_cache_path', 'ReportFiles', 'report_files', 'level_label', 'HorizonRecord', 'ReportSummary',
            'read_summary', 'list_summaries', 'write_run', 'read_run', 'locked', 'read_failures', 'update_failures',
            'check_out_dir']
@@ -28,11 +28,8 @@ def _fsync_dir(folder: Path):
     except OSError: pass
     finally: os.close(fd)
 
-def write_atomic(path: str | Path,  # the file to create or replace
-                 data: str | bytes | Callable[[BinaryIO], None],  # its whole content, or a function writing it to a binary file
-                ) -> Path:
-    "Write `path` so that readers see the old file or the new one, never a part: temp file beside it, fsync, rename."
-    path = Path(path)
+def _write_temp(path: Path, data) -> Path:
+    "A new temp file beside `path` holding `data`, fsynced; removed again when writing it fails."
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the process umask applies, as to any new file
@@ -41,12 +38,29 @@ def write_atomic(path: str | Path,  # the file to create or replace
             if callable(data): data(f)
             else: f.write(data.encode() if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-    return path
+    return tmp
+
+def write_all_atomic(items: dict[Path, str | bytes | Callable[[BinaryIO], None]],  # path -> its content, as for `write_atomic`
+                    ) -> list[Path]:
+    "Write every file of `items` to a temp file first, then rename them in order: a full disk leaves each old file as it was."
+    tmps = {}
+    try:
+        for path, data in items.items(): tmps[Path(path)] = _write_temp(Path(path), data)
+        for path, tmp in tmps.items(): os.replace(tmp, path)
+    except BaseException:
+        for tmp in tmps.values(): tmp.unlink(missing_ok=True)
+        raise
+    for folder in {p.parent for p in tmps}: _fsync_dir(folder)
+    return list(tmps)
+
+def write_atomic(path: str | Path,  # the file to create or replace
+                 data: str | bytes | Callable[[BinaryIO], None],  # its whole content, or a function writing it to a binary file
+                ) -> Path:
+    "Write `path` so that readers see the old file or the new one, never a part: temp file beside it, fsync, rename."
+    return write_all_atomic({Path(path): data})[0]
 
 # %% ../nbs/00a_store.ipynb #0e1a505b
 def cache_root() -> Path:
