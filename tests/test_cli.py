@@ -119,6 +119,20 @@ def test_a_full_disk_under_out_is_one_sentence_and_exit_2_with_the_old_report_ke
     assert ours() == before
 
 
+def test_a_full_cache_disk_warns_in_one_sentence_and_still_prints_the_forecast(tmp_path, small_disk):
+    "`forecast` with its model cache on a full tmpfs: torch.save fails there, the forecast is printed, no temp file is left."
+    cache = small_disk / "cache"
+    (cache / "models").mkdir(parents=True)
+    fill(small_disk, 0)
+    res = subprocess.run([str(CLI), *FORECAST, "--quiet", "--out", str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, **OFFLINE, CACHE_VAR: str(cache)}, timeout=300)
+    assert res.returncode == 0 and res.stdout.startswith("^GSPC: 7-trading-day forecast from 2018-12-31"), res.stderr[-3000:]
+    assert "Traceback" not in res.stderr and "Could not write the model cache '" in res.stderr, res.stderr
+    warned = next(line for line in res.stderr.splitlines() if "Could not write the model cache" in line)
+    assert warned.endswith("the model is used without being cached; free space there or set LSTM_FORECAST_CACHE to a writable directory."), warned
+    assert [p for p in cache.rglob("*") if p.is_file()] == []  # no partial model, no temp file
+
+
 @pytest.mark.parametrize("args, sentence", [
     (["forecast", "MSFT", "--horizon", "abc"], "lstm-forecast forecast: --horizon must be a whole number, got 'abc'."),
     (["forecast", "MSFT", "--format", "xml"], "lstm-forecast forecast: --format must be one of table, json, csv, got 'xml'."),
