@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # for the annotations only: each command imports what it need
     from lstm_forecast.config import Config
 
 # %% auto #0
-__all__ = ['summarize', 'parser', 'main', 'add_service_commands']
+__all__ = ['TRACKING_FAILED', 'summarize', 'parser', 'main', 'add_service_commands']
 
 # %% ../nbs/10_cli.ipynb #66ec459b
 def summarize(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
@@ -112,7 +112,7 @@ def _cmd_report(args) -> int:
             else:
                 print(f"report: {path.resolve()}")
                 _record(args.out, succeeded=[ticker])
-    _track_reports(args, tickers, failed, started)
+    untracked = _tracking_failure(args, tickers, failed, started)
     try: print(f"index: {write_index(args.out).resolve()}")
     except OSError as e:
         print(f"error: the index could not be written to '{args.out}' ({e.strerror or e}): free space there and run the report again.",
@@ -120,7 +120,16 @@ def _cmd_report(args) -> int:
         return 2
     if failed and many:  # one ticker run in turn has said it in its own line
         print(f"error: {len(failed)} of {len(tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
-    return 2 if failed else 0
+    if untracked: print(f"error: {untracked.rstrip('.')}; the reports and the index were written.", file=sys.stderr)
+    return 2 if failed else TRACKING_FAILED if untracked else 0
+
+TRACKING_FAILED = 3  # `report`'s exit status when every report and the index were written but logging them to MLflow failed
+
+def _tracking_failure(args, tickers: list[str], failed: list[str], started: float) -> str | None:
+    "`_track_reports`, and None; the sentence of its `TrackingError` when MLflow could not log them (the reports stand)."
+    from lstm_forecast.tracking import TrackingError
+    try: _track_reports(args, tickers, failed, started)
+    except TrackingError as e: return str(e)
 
 def _cmd_import_csv(args) -> None:
     from lstm_forecast.data import import_csv
@@ -279,6 +288,7 @@ def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` pars
                    help="most model trainings queued or running at once; beyond, 503 with Retry-After (default 4)")
     s.set_defaults(func=_cmd_serve)
     sub.choices["report"].add_argument("--track", action="store_true",
-                                       help="log each report as an MLflow run (also when MLFLOW_TRACKING_URI is set); see `make mlflow`")
+                                       help="log each report as an MLflow run (also when MLFLOW_TRACKING_URI is set); see `make mlflow`."
+                                            " When logging fails the reports and index are still written and the exit status is 3")
     sub.choices["report"].add_argument("--register", metavar="NAME",
                                        help="with --track (implied): register each report's final model as a new version of the MLflow model NAME")
