@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #4c028836
 from __future__ import annotations
-import argparse, os, re, shlex, sys
+import argparse, errno, os, re, shlex, sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # for the annotations only: each command imports what it needs when it runs
@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # for the annotations only: each command imports what it need
     from lstm_forecast.config import Config
 
 # %% auto #0
-__all__ = ['summarize', 'parser', 'main', 'add_service_commands']
+__all__ = ['TRACKING_FAILED', 'summarize', 'parser', 'main', 'add_service_commands']
 
 # %% ../nbs/10_cli.ipynb #66ec459b
 def summarize(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
@@ -68,6 +68,13 @@ def _uses_dask(args) -> bool:
     "Whether `report` runs on Dask: any of --universe, --dask, --scheduler, --workers."
     return bool(args.universe or args.dask or args.scheduler or args.workers is not None)
 
+def _record(out_dir, failed: dict | None = None, succeeded=()):
+    "`store.update_failures`, or a sentence on standard error when the folder cannot take `failures.json` (a full disk)."
+    from lstm_forecast.store import FAILURES, update_failures
+    try: update_failures(out_dir, failed, succeeded)
+    except OSError as e:
+        print(f"error: the outcome could not be recorded in '{Path(out_dir) / FAILURES}' ({e.strerror or e}).", file=sys.stderr)
+
 def _cmd_report(args) -> int:
     import time
     started = time.time()  # the job's start: its MLflow run's
@@ -75,7 +82,7 @@ def _cmd_report(args) -> int:
     from lstm_forecast.data import check_benchmark
     from lstm_forecast.pages import write_index
     from lstm_forecast.report import ReportError, build_report, check_run
-    from lstm_forecast.store import ticker_name, update_failures
+    from lstm_forecast.store import ticker_name
     from lstm_forecast.universe import read_universe, run_universe
     tickers = list(dict.fromkeys([*map(ticker_name, args.tickers), *(read_universe(args.universe) if args.universe else [])]))
     if not tickers: raise ValueError("name at least one TICKER, or a universe file with --universe FILE.")
@@ -101,15 +108,28 @@ def _cmd_report(args) -> int:
                                      self_contained=self_contained)
             except (ReportError, DataError, ValueError) as e:
                 print(f"error: {ticker}: {e}", file=sys.stderr); failed.append(ticker)
-                update_failures(args.out, {ticker: str(e)})
+                _record(args.out, failed={ticker: str(e)})
             else:
                 print(f"report: {path.resolve()}")
-                update_failures(args.out, succeeded=[ticker])
-    _track_reports(args, tickers, failed, started)
-    print(f"index: {write_index(args.out).resolve()}")
+                _record(args.out, succeeded=[ticker])
+    untracked = _tracking_failure(args, tickers, failed, started)
+    try: print(f"index: {write_index(args.out).resolve()}")
+    except OSError as e:
+        print(f"error: the index could not be written to '{args.out}' ({e.strerror or e}): free space there and run the report again.",
+              file=sys.stderr)
+        return 2
     if failed and many:  # one ticker run in turn has said it in its own line
         print(f"error: {len(failed)} of {len(tickers)} reports failed: {', '.join(failed)}", file=sys.stderr)
-    return 2 if failed else 0
+    if untracked: print(f"error: {untracked.rstrip('.')}; the reports and the index were written.", file=sys.stderr)
+    return 2 if failed else TRACKING_FAILED if untracked else 0
+
+TRACKING_FAILED = 3  # `report`'s exit status when every report and the index were written but logging them to MLflow failed
+
+def _tracking_failure(args, tickers: list[str], failed: list[str], started: float) -> str | None:
+    "`_track_reports`, and None; the sentence of its `TrackingError` when MLflow could not log them (the reports stand)."
+    from lstm_forecast.tracking import TrackingError
+    try: _track_reports(args, tickers, failed, started)
+    except TrackingError as e: return str(e)
 
 def _cmd_import_csv(args) -> None:
     from lstm_forecast.data import import_csv
@@ -188,6 +208,10 @@ def _run(argv: list[str] | None) -> int:
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT): raise
+        print(f"error: {e.strerror} writing {str(e.filename or 'a file')!r}: free space there and run the command again.", file=sys.stderr)
+        return 2
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `lstm-forecast` command."
@@ -264,6 +288,7 @@ def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` pars
                    help="most model trainings queued or running at once; beyond, 503 with Retry-After (default 4)")
     s.set_defaults(func=_cmd_serve)
     sub.choices["report"].add_argument("--track", action="store_true",
-                                       help="log each report as an MLflow run (also when MLFLOW_TRACKING_URI is set); see `make mlflow`")
+                                       help="log each report as an MLflow run (also when MLFLOW_TRACKING_URI is set); see `make mlflow`."
+                                            " When logging fails the reports and index are still written and the exit status is 3")
     sub.choices["report"].add_argument("--register", metavar="NAME",
                                        help="with --track (implied): register each report's final model as a new version of the MLflow model NAME")

@@ -56,6 +56,11 @@ def _cache_path(prices: pd.DataFrame, cfg: Config) -> Path:
     return store.model_cache_path(_ticker(prices), prices.index[-1], cfg, store.data_digest(_tail(prices, cfg)))
 
 # %% ../nbs/09_forecast.ipynb #686e04bf
+def _first_line(e: Exception, width: int = 200) -> str:
+    "The first line of `e`'s message, at most `width` characters (torch's errors run over many lines)."
+    text = ((getattr(e, "strerror", None) or str(e)).strip().splitlines() or [type(e).__name__])[0]
+    return text if len(text) <= width else text[:width - 3] + "..."
+
 def fit_final(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, ending on the forecast's origin
               cfg: Config = Config(),
               progress=True,  # passed to `train_model`: a line per epoch; False is silent
@@ -88,7 +93,9 @@ def fit_final(prices: pd.DataFrame,  # daily OHLCV from `load_prices`, ending on
     if path is not None:
         extra = dict(ticker=ticker, last_date=f"{prices.index[-1]:%Y-%m-%d}", data_digest=digest, losses=fit.losses)
         try: save_model(path, model, scaler=fit.scaler, feature_names=FEATURES, cfg=cfg, train_window=fit.dates, seed=fit.seed, extra=extra)
-        except OSError as e: warnings.warn(f"Could not write the model cache '{path}' ({e}): set LSTM_FORECAST_CACHE to a writable directory.", stacklevel=2)
+        except (OSError, RuntimeError) as e:  # a full disk is an OSError, or torch's RuntimeError from inside `torch.save`; the temp file is gone
+            warnings.warn(f"Could not write the model cache '{path}' ({_first_line(e)}): the model is used without being cached; free space"
+                          " there or set LSTM_FORECAST_CACHE to a writable directory.", stacklevel=2)
     return FinalModel(model, fit.scaler, cfg, ticker, prices.index[-1], fit.dates, digest, fit.losses, path, "trained", seconds)
 
 # %% ../nbs/09_forecast.ipynb #59ad3cea

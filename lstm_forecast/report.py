@@ -10,9 +10,9 @@ import pandas as pd
 from .config import Config, with_overrides
 from .data import DataError, check_benchmark, check_dates, check_history, load_prices
 from .pages import notebook_html, write_plotly_js
-from .run import band_edges, run_report, write_returns
+from .run import band_edges, daily_returns, run_report
 from .runner import ReportError, fold_progress, run_notebook, supervised_tempdir, template_path
-from .store import PLOTLY_JS, check_out_dir, report_files, ticker_name, write_atomic
+from .store import PLOTLY_JS, check_out_dir, report_files, ticker_name, write_all_atomic, write_atomic
 
 # %% auto #0
 __all__ = ['check_run', 'build_report']
@@ -31,6 +31,19 @@ def check_run(overrides: dict | None = None,  # dotted config overrides, e.g. {"
 # %% ../nbs/12_report.ipynb #b39f03cc
 def _say(progress, msg):
     if progress: print(msg, file=sys.stderr, flush=True)
+
+def _publish(run, page: str, made, files, out_dir: Path, self_contained: bool):
+    "Write the report's files into `out_dir`, each whole before any replaces its old one; a `ReportError` when the folder cannot take them."
+    returns = daily_returns(run)  # the strategy's daily position and returns, buy-and-hold's and the benchmark's, as parquet and CSV
+    try:
+        if not self_contained: write_plotly_js(out_dir)
+        write_all_atomic({files.html: page, files.notebook: made.notebook.read_bytes(), files.run: made.run.read_bytes(),
+                          files.bands: lambda f: band_edges(run).to_parquet(f),  # every origin's band edges, for other tools
+                          files.returns: lambda f: returns.to_parquet(f), files.returns_csv: returns.to_csv(),
+                          files.summary: run.summary.to_json()})  # last: a summary means the rest is in place
+    except OSError as e:
+        raise ReportError(f"The report could not be written to '{out_dir}' ({e.strerror or e}): free space there or choose another --out;"
+                          " the old report is kept as it was.") from None
 
 def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sample
                  out_dir: str | Path = "reports",  # where the report's files go (`store.report_files`)
@@ -69,13 +82,7 @@ def build_report(ticker: str,  # Yahoo symbol; "^GSPC" is the bundled offline sa
             raise ReportError(str(e).replace(str(e.notebook), str(files.failed_notebook)), notebook=files.failed_notebook) from None
         _say(progress, f"{ticker}: rendering HTML")
         page = notebook_html(nb, f"{ticker} backtest report", self_contained=self_contained)
-        if not self_contained: write_plotly_js(out_dir)
-        write_atomic(files.html, page)
-        write_atomic(files.notebook, made.notebook.read_bytes())
-        write_atomic(files.run, made.run.read_bytes())
-        write_atomic(files.bands, lambda f: band_edges(run).to_parquet(f))  # every origin's band edges, for other tools
-        write_returns(run, out_dir)  # the strategy's daily position and returns, buy-and-hold's and the benchmark's, as parquet and CSV
-        write_atomic(files.summary, run.summary.to_json())  # last: a summary means the rest is in place
+        _publish(run, page, made, files, out_dir, self_contained)
     files.failed_notebook.unlink(missing_ok=True)
     _say(progress, f"{ticker}: wrote {files.html} ({len(page.encode()) / 1e6:.1f} MB{'' if self_contained else f' and {PLOTLY_JS} beside it'})"
                    f" in {time.time() - t0:.0f} s")

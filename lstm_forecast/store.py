@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_store.ipynb #28eb65a6
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets, tempfile
+import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets, tempfile, warnings
 from dataclasses import dataclass, fields, asdict
 from functools import reduce
 from pathlib import Path
@@ -13,8 +13,8 @@ import numpy as np, pandas as pd, platformdirs
 from .config import Config
 
 # %% auto #0
-__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_atomic',
-           'cache_root', 'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key',
+__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_all_atomic',
+           'write_atomic', 'cache_root', 'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key',
            'model_cache_path', 'ReportFiles', 'report_files', 'level_label', 'HorizonRecord', 'ReportSummary',
            'read_summary', 'list_summaries', 'write_run', 'read_run', 'locked', 'read_failures', 'update_failures',
            'check_out_dir']
@@ -28,11 +28,8 @@ def _fsync_dir(folder: Path):
     except OSError: pass
     finally: os.close(fd)
 
-def write_atomic(path: str | Path,  # the file to create or replace
-                 data: str | bytes | Callable[[BinaryIO], None],  # its whole content, or a function writing it to a binary file
-                ) -> Path:
-    "Write `path` so that readers see the old file or the new one, never a part: temp file beside it, fsync, rename."
-    path = Path(path)
+def _write_temp(path: Path, data) -> Path:
+    "A new temp file beside `path` holding `data`, fsynced; removed again when writing it fails."
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the process umask applies, as to any new file
@@ -41,12 +38,29 @@ def write_atomic(path: str | Path,  # the file to create or replace
             if callable(data): data(f)
             else: f.write(data.encode() if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-    return path
+    return tmp
+
+def write_all_atomic(items: dict[Path, str | bytes | Callable[[BinaryIO], None]],  # path -> its content, as for `write_atomic`
+                    ) -> list[Path]:
+    "Write every file of `items` to a temp file first, then rename them in order: a full disk leaves each old file as it was."
+    tmps = {}
+    try:
+        for path, data in items.items(): tmps[Path(path)] = _write_temp(Path(path), data)
+        for path, tmp in tmps.items(): os.replace(tmp, path)
+    except BaseException:
+        for tmp in tmps.values(): tmp.unlink(missing_ok=True)
+        raise
+    for folder in {p.parent for p in tmps}: _fsync_dir(folder)
+    return list(tmps)
+
+def write_atomic(path: str | Path,  # the file to create or replace
+                 data: str | bytes | Callable[[BinaryIO], None],  # its whole content, or a function writing it to a binary file
+                ) -> Path:
+    "Write `path` so that readers see the old file or the new one, never a part: temp file beside it, fsync, rename."
+    return write_all_atomic({Path(path): data})[0]
 
 # %% ../nbs/00a_store.ipynb #0e1a505b
 def cache_root() -> Path:
@@ -175,6 +189,23 @@ class HorizonRecord:
         if not isinstance(d, dict) or set(d) != names: raise ValueError(f"a horizon record has the fields {sorted(names)}")
         return cls(**d)
 
+def _is_ticker(t: str) -> bool:
+    "Whether `t` is a ticker as `ticker_name` writes it."
+    try: return ticker_name(t) == t
+    except ValueError: return False
+
+_JSON_TYPES = {"str": str, "int": int, "bool": bool, "dict": dict, "float | None": (int, float, type(None))}
+
+def _json_type_ok(v, t: str) -> bool:
+    "Whether the JSON value `v` has the type annotated `t` (a bool is no number)."
+    if t.startswith("dict["): return isinstance(v, dict) and all(_json_type_ok(x, "float | None") for x in v.values())
+    if t.startswith("list["): return isinstance(v, list)
+    return isinstance(v, _JSON_TYPES[t]) and not (isinstance(v, bool) and t != "bool")
+
+def _bad_fields(d: dict, cls) -> list[str]:
+    "The fields of `d` (a JSON object with the fields of `cls`) whose values lack the type the dataclass annotates."
+    return [f.name for f in fields(cls) if not _json_type_ok(d[f.name], f.type)]
+
 @dataclass(frozen=True)
 class ReportSummary:
     "What one report found, as stored beside it (`ReportFiles.summary`)."
@@ -225,6 +256,10 @@ class ReportSummary:
         names = {f.name for f in fields(cls)}
         if set(d) != names:
             raise ValueError(f"{where} lacks {sorted(names - set(d))} or has unknown {sorted(set(d) - names)}: build the report again.")
+        bad = _bad_fields(d, cls) or [f"horizons[{i}]" for i, r in enumerate(d["horizons"])
+                                      if not isinstance(r, dict) or set(r) != {f.name for f in fields(HorizonRecord)} or _bad_fields(r, HorizonRecord)]
+        if bad: raise ValueError(f"{where} is not a report summary (wrong type: {', '.join(bad)}): build the report again.")
+        if not _is_ticker(d["ticker"]): raise ValueError(f"{where} names {d['ticker'][:40]!r}, which is not a ticker: build the report again.")
         try: return cls(**d)
         except (TypeError, ValueError) as e: raise ValueError(f"{where} is not a report summary ({e}): build the report again.") from None
 
@@ -236,12 +271,14 @@ def read_summary(ticker: str, out_dir: str | Path = "reports") -> ReportSummary 
     return ReportSummary.from_json(text, f"The report summary '{path}'")
 
 def list_summaries(out_dir: str | Path = "reports") -> list[ReportSummary]:
-    "The readable summaries in `out_dir` whose HTML report exists, in ticker order."
+    "The readable summaries in `out_dir` whose HTML report exists, in ticker order; a warning naming each unreadable one, skipped."
     out = []
     for js in sorted(Path(out_dir).glob("*.json")):
         if js.name == FAILURES: continue
-        try: s = ReportSummary.from_json(js.read_text())
-        except (OSError, ValueError): continue
+        try: s = ReportSummary.from_json(js.read_text(), f"The report summary '{js}', left out of the listing,")
+        except OSError as e:
+            warnings.warn(f"The report summary '{js}', left out of the listing, cannot be read ({e.strerror or e}).", stacklevel=2); continue
+        except ValueError as e: warnings.warn(str(e), stacklevel=2); continue
         if report_files(s.ticker, out_dir).html.exists(): out.append(s)
     return out
 

@@ -154,6 +154,20 @@ def _mlflow():
 
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the UI's kind of experiment: without it MLflow 3 may file the runs as GenAI evaluation runs
 
+def _store_error(e: Exception, mlflow) -> bool:
+    "Whether `e` is the tracking store's failure (MLflow's, the file system's, its database's: SQLAlchemy), not a bug of ours."
+    return isinstance(e, (mlflow.exceptions.MlflowException, OSError)) or type(e).__module__.startswith("sqlalchemy")
+
+def _not_started(e: Exception,  # what the store raised
+                 uri: str,  # the tracking URI
+                ) -> TrackingError:
+    "The `TrackingError` of a store that could not start a run: a broken database named with what to do, else the URI to check."
+    what = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+    if type(e).__module__.startswith("sqlalchemy"):
+        where = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri
+        return TrackingError(f"MLflow's store '{where}' is broken ({what}): move it away or repair it, then track again.")
+    return TrackingError(f"Could not start an MLflow run at {uri} ({what}): check MLFLOW_TRACKING_URI, or unset it for the local store.")
+
 def _client(uri: str | None, env):
     "(MlflowClient, experiment id) of the project's experiment in the store at `uri`, created when missing."
     mlflow = _mlflow()
@@ -247,9 +261,9 @@ def log_report(files: store.ReportFiles,  # the report's files, `store.report_fi
         client, exp = _client(uri, env)
         started = pd.Timestamp(summary.generated_at).timestamp() if start_time is None else start_time
         run = client.create_run(exp, start_time=int(started * 1000), run_name=summary.ticker, tags=_tags(summary, parent_run_id))
-    except (mlflow.exceptions.MlflowException, OSError) as e:
-        raise TrackingError(f"Could not start an MLflow run at {uri or tracking_uri(env)} ({type(e).__name__}: {str(e)[:200]}):"
-                            " check MLFLOW_TRACKING_URI, or unset it for the local store.") from None
+    except Exception as e:
+        if not _store_error(e, mlflow): raise
+        raise _not_started(e, uri or tracking_uri(env)) from None
     rid = run.info.run_id
     try:
         ms, saved = int(pd.Timestamp(summary.generated_at).timestamp() * 1000), _saved_run(files, summary.ticker)
@@ -265,7 +279,7 @@ def log_report(files: store.ReportFiles,  # the report's files, `store.report_fi
         if register and (model is None or saved is None or saved.prices is None): raise TrackingError(f"There is no final model or saved run of {summary.ticker} to register as {register}: build the report again.")
     except BaseException as e:
         client.set_terminated(rid, "FAILED")
-        if isinstance(e, (mlflow.exceptions.MlflowException, OSError)):
+        if isinstance(e, Exception) and _store_error(e, mlflow):
             raise TrackingError(f"Logging the report of {summary.ticker} to MLflow failed ({type(e).__name__}: {str(e)[:200]}).") from None
         raise
     client.set_terminated(rid, "FINISHED")
@@ -286,9 +300,9 @@ def universe_run(tickers: list[str],  # the tickers of the run
         client, exp = _client(uri, env)
         tags = dict(kind="universe", tickers=",".join(tickers)[:4000], reports=str(Path(out_dir).resolve()), **code_version())
         rid = client.create_run(exp, start_time=None if start_time is None else int(start_time * 1000), run_name=name or f"universe of {len(tickers)} tickers", tags=tags).info.run_id
-    except (mlflow.exceptions.MlflowException, OSError) as e:
-        raise TrackingError(f"Could not start an MLflow run at {uri or tracking_uri(env)} ({type(e).__name__}: {str(e)[:200]}):"
-                            " check MLFLOW_TRACKING_URI, or unset it for the local store.") from None
+    except Exception as e:
+        if not _store_error(e, mlflow): raise
+        raise _not_started(e, uri or tracking_uri(env)) from None
     try: yield rid
     except BaseException:
         client.set_terminated(rid, "FAILED")

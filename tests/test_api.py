@@ -41,6 +41,9 @@ def data(tmp_path_factory):
     store.write_atomic(reports / "BAD.html", "<html></html>")
     old = {**json.loads(summary.to_json()), "ticker": "OLD"}  # a summary from before the returns file (no page: not listed)
     store.write_atomic(store.report_files("OLD", reports).summary, json.dumps(old))
+    for t, stray in (("EVIL", {"ticker": "<script>alert(1)</script>"}), ("WHEN", {"generated_at": 1764374400})):  # stray summaries beside pages
+        store.write_atomic(store.report_files(t, reports).summary, json.dumps({**json.loads(summary.to_json()), **stray}))
+        store.write_atomic(store.report_files(t, reports).html, "<html></html>")
     return dict(cache=cache, reports=reports, summary=summary)
 
 
@@ -136,6 +139,12 @@ def test_reports_come_from_the_store(server, data):
     _, _, listed = get(server + "/api/v1/reports")
     assert listed["count"] == 1 and [r["ticker"] for r in listed["reports"]] == ["^GSPC"]  # BAD is unreadable: left out
     assert get(server + "/api/v1/reports/%5EGSPC")[2] == json.loads(data["summary"].to_json())
+
+
+def test_a_stray_summary_is_left_out_of_the_listing(server):
+    status, _, listed = get(server + "/api/v1/reports")
+    assert status == 200 and [r["ticker"] for r in listed["reports"]] == ["^GSPC"], listed  # EVIL (a script) and WHEN (a number) skipped
+    assert "alert(1)" not in json.dumps(listed)
 
 
 def test_returns_are_the_reports_daily_returns_in_split_orient(server, data):

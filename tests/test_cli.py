@@ -3,7 +3,7 @@ import html, os, shlex, subprocess
 
 import pytest
 
-from lstm_forecast.testing import CACHE_VAR, CLI, FAST, OFFLINE, report_config, write_report
+from lstm_forecast.testing import CACHE_VAR, CLI, FAST, FAST_API, OFFLINE, report_config, write_report
 
 # the forecast of the bundled sample with a tiny model, offline: trained once, then from the model cache
 FORECAST = ["forecast", "^GSPC", "--set", "model.epochs=1", *(a for k, v in FAST.items() if k != "model.epochs" for a in ("--set", f"{k}={v}"))]
@@ -63,6 +63,74 @@ def test_a_run_with_nothing_to_do_keeps_the_good_report_listed_with_its_failure_
     assert len(rows) == 1 and "<h2>Reports</h2>" in page and "<h2>Failed</h2>" not in page  # listed as a report, not as failed
     when = failure["at"].replace("T", " ")[:16]
     assert f'<div class="failed">last run failed on {when} UTC: {html.escape(failure["reason"])} This report is kept as it was.</div>' in rows[0]
+
+
+# `report_config()` as `report` options: a real report in seconds
+REPORT = [a for k, v in {**FAST_API, "walk_forward.workers": 1, "regime.method": "trend", "walk_forward.test": 252,
+                         "walk_forward.step": 252}.items() for a in ("--set", f"{k}={v}")]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    "A folder on a tmpfs of 16 MB, unmounted after the test (mounting needs root: skipped otherwise)."
+    d = tmp_path / "disk"
+    d.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(d)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    yield d
+    subprocess.run(["umount", str(d)], check=True)
+
+
+def fill(disk, leave: int):
+    "Fill `disk` with one file until at most `leave` bytes are free."
+    st = os.statvfs(disk)
+    with open(disk / "filler", "ab", buffering=0) as f:
+        f.write(b"\0" * max(st.f_bavail * st.f_frsize - leave, 0))
+        try:
+            while not leave: f.write(b"\0" * 4096)  # the last pages too
+        except OSError: pass
+
+
+def test_a_full_disk_under_out_is_one_sentence_and_exit_2_with_the_old_report_kept(tmp_path, monkeypatch, small_disk):
+    "A real full disk (tmpfs): the run fails in one sentence, exit 2, the failure recorded while it fits, the old report whole."
+    from lstm_forecast.data import load_prices
+    from lstm_forecast.store import INDEX, FAILURES, read_failures, read_summary
+    monkeypatch.setenv(CACHE_VAR, str(tmp_path / "cache"))
+    reports = small_disk / "reports"
+    summary = write_report(reports, load_prices("^GSPC", start="2016-01-01"), report_config())
+    before = {p.name: p.read_bytes() for p in reports.iterdir()}
+    ours = lambda: {p.name: p.read_bytes() for p in reports.iterdir() if p.name not in (INDEX, FAILURES, f".{FAILURES}.lock")}
+    run = lambda: subprocess.run([str(CLI), "report", "^GSPC", "--start", "2016-01-01", "--benchmark", "none", "--quiet", "--seed", "8",
+                                  *REPORT, "--out", str(reports)], capture_output=True, text=True, env={**os.environ, **OFFLINE}, timeout=300)
+    fill(small_disk, 256 * 1024)  # room for failures.json and the index, none for a 5 MB page
+    res = run()
+    said = (f"error: ^GSPC: The report could not be written to '{reports}' (No space left on device): free space there or choose"
+            " another --out; the old report is kept as it was.")
+    assert (res.returncode, res.stderr) == (2, said + "\n"), res.stderr[-3000:]
+    assert read_failures(reports)["^GSPC"]["reason"] == said.removeprefix("error: ^GSPC: ")
+    assert ours() == before and read_summary("^GSPC", reports) == summary  # no temp file left, the old report whole
+    assert 'href="%5EGSPC.html"' in (reports / INDEX).read_text()
+    fill(small_disk, 0)  # now not even failures.json fits
+    res = run()
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    lines = res.stderr.splitlines()
+    assert lines[0] == said and lines[1].startswith(f"error: the outcome could not be recorded in '{reports / FAILURES}' (No space left"), lines
+    assert lines[2:] == [f"error: the index could not be written to '{reports}' (No space left on device): free space there and run the report again."]
+    assert ours() == before
+
+
+def test_a_full_cache_disk_warns_in_one_sentence_and_still_prints_the_forecast(tmp_path, small_disk):
+    "`forecast` with its model cache on a full tmpfs: torch.save fails there, the forecast is printed, no temp file is left."
+    cache = small_disk / "cache"
+    (cache / "models").mkdir(parents=True)
+    fill(small_disk, 0)
+    res = subprocess.run([str(CLI), *FORECAST, "--quiet", "--out", str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, **OFFLINE, CACHE_VAR: str(cache)}, timeout=300)
+    assert res.returncode == 0 and res.stdout.startswith("^GSPC: 7-trading-day forecast from 2018-12-31"), res.stderr[-3000:]
+    assert "Traceback" not in res.stderr and "Could not write the model cache '" in res.stderr, res.stderr
+    warned = next(line for line in res.stderr.splitlines() if "Could not write the model cache" in line)
+    assert warned.endswith("the model is used without being cached; free space there or set LSTM_FORECAST_CACHE to a writable directory."), warned
+    assert [p for p in cache.rglob("*") if p.is_file()] == []  # no partial model, no temp file
 
 
 @pytest.mark.parametrize("args, sentence", [

@@ -229,3 +229,26 @@ def test_a_tracked_report_registers_a_model_that_forecasts_as_the_cli_does(mlflo
     print(f"\nmlflow: run {rid} {end - start:.1f} s of a {t1 - t0:.1f} s job; models:/{name}/1 and runs:/{rid}/model predict"
           f" {len(got)} days as `lstm-forecast forecast MLF` does (max |diff| of the band "
           f"{np.abs(got[['lo80', 'hi95']].to_numpy() - want[['lo80', 'hi95']].to_numpy()).max():.1e})")
+
+
+def test_a_broken_tracking_store_never_takes_the_report_down(tmp_path):
+    "A store left half set up by a kill (a leftover `_alembic_tmp_experiments`): the report and index are written, exit 3, the store named."
+    import sqlite3, subprocess
+    from lstm_forecast.cli import TRACKING_FAILED
+    from lstm_forecast.store import INDEX, report_files
+    from lstm_forecast.testing import CLI, FAST_API, OFFLINE
+    db, out = tmp_path / "mlflow" / "mlruns.db", tmp_path / "reports"
+    db.parent.mkdir()
+    with sqlite3.connect(db) as c: c.execute("CREATE TABLE _alembic_tmp_experiments (experiment_id INTEGER)")  # as a kill mid-migration leaves it
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(OFFLINE, LSTM_FORECAST_CACHE=str(tmp_path / "cache"), LSTM_FORECAST_MLFLOW_DIR=str(db.parent), MLFLOW_DISABLE_TELEMETRY="true")
+    sets = [a for k, v in {**FAST_API, "walk_forward.workers": 1, "regime.method": "trend", "walk_forward.test": 252,
+                           "walk_forward.step": 252}.items() for a in ("--set", f"{k}={v}")]
+    res = subprocess.run([str(CLI), "report", "^GSPC", "--start", "2016-01-01", "--benchmark", "none", "--quiet", *sets, "--out", str(out),
+                          "--track"], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == TRACKING_FAILED == 3 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert report_files("^GSPC", out).summary.exists() and 'href="%5EGSPC.html"' in (out / INDEX).read_text()
+    assert res.stdout.splitlines()[-1] == f"index: {(out / INDEX).resolve()}", res.stdout
+    assert res.stderr.splitlines()[-1] == (f"error: MLflow's store '{db}' is broken (OperationalError: (sqlite3.OperationalError) table"
+                                           " _alembic_tmp_experiments already exists): move it away or repair it, then track again;"
+                                           " the reports and the index were written."), res.stderr[-3000:]
