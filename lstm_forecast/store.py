@@ -10,7 +10,7 @@ from functools import reduce
 from pathlib import Path
 from typing import BinaryIO, Callable
 import numpy as np, pandas as pd, platformdirs
-from .config import Config
+from .config import Config, quoted
 
 # %% auto #0
 __all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_atomic',
@@ -60,7 +60,7 @@ def ticker_name(ticker: str,  # a Yahoo Finance symbol such as "MSFT", "BRK-B", 
     "The ticker in upper case, safe as a file name; a `ValueError` when it is not a Yahoo symbol."
     t = str(ticker).strip().upper()
     if not _NAME.fullmatch(t):
-        raise ValueError(f"{ticker!r} is not a ticker: use 1-20 letters, digits, '.', '-', '^' or '=', such as 'MSFT' or '^GSPC'.")
+        raise ValueError(f"{quoted(ticker)} is not a ticker: use 1-20 letters, digits, '.', '-', '^' or '=', such as 'MSFT' or '^GSPC'.")
     return t
 
 def price_cache_path(ticker: str) -> Path:
