@@ -84,9 +84,9 @@ def _cmd_report(args) -> int:
         raise ValueError("--csv holds the prices of one ticker: name only that ticker with it, without Dask options"
                          " (for a universe, cache each CSV with `lstm-forecast import-csv FILE TICKER`).")
     overrides, failed = _seeded(_overrides(args.set), args.seed), []
+    if _uses_dask(args) and not args.scheduler: check_workers(args.workers)  # before any folder, prices or cluster
     check_run(overrides, args.start, args.end, args.out)  # the config, the dates, the folder: before any prices or kernel
     benchmark = check_benchmark(args.benchmark)
-    if _uses_dask(args) and not args.scheduler: check_workers(args.workers)  # before any prices or cluster
     many = len(tickers) > 1 or _uses_dask(args)
     self_contained = not many if args.self_contained is None else args.self_contained  # one page alone; many share plotly.js
     if _uses_dask(args):
