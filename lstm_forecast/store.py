@@ -221,7 +221,7 @@ class ReportSummary:
         except ValueError as e: raise ValueError(f"{where} is not JSON ({e}): build the report again.") from None
         if not isinstance(d, dict): raise ValueError(f"{where} is not a report summary: build the report again.")
         if d.get("schema") != SUMMARY_SCHEMA:
-            raise ValueError(f"{where} has summary schema {d.get('schema')!r}, this version reads {SUMMARY_SCHEMA}: build the report again.")
+            raise ValueError(f"{where} has summary schema {quoted(d.get('schema'))}, this version reads {SUMMARY_SCHEMA}: build the report again.")
         names = {f.name for f in fields(cls)}
         if set(d) != names:
             raise ValueError(f"{where} lacks {sorted(names - set(d))} or has unknown {sorted(set(d) - names)}: build the report again.")
@@ -271,7 +271,7 @@ def read_run(path: Path,  # a file `write_run` wrote
         with zipfile.ZipFile(path) as z:
             meta = json.loads(z.read("run.json"))
             if not isinstance(meta, dict) or meta.get("schema") != RUN_SCHEMA:
-                raise ValueError(f"run schema {meta.get('schema') if isinstance(meta, dict) else None!r}, this version reads {RUN_SCHEMA}")
+                raise ValueError(f"run schema {quoted(meta.get('schema') if isinstance(meta, dict) else None)}, this version reads {RUN_SCHEMA}")
             names = meta["frames"] if frames is True else [n for n in (frames or ()) if n in meta["frames"]]
             out = {n: pd.read_parquet(io.BytesIO(z.read(f"{n}.parquet")), engine="pyarrow") for n in names}
     except FileNotFoundError: raise
