@@ -118,6 +118,7 @@ BEFORE_WORK = [  # (arguments, extra environment, the sentence's telling part): 
      "LSTM_FORECAST_OVERRIDES is not usable (it is 120,000 characters long, more than 65,536)"),
     (["report", "^GSPC", "--set", "model.device=" + "x" * 100_000], {}, "model.device='xxxxx"),
     (["forecast", "^GSPC", "--set", "x" * 100_000], {}, "config override 'xxxxx"),
+    (["serve", "--port", "0"], {"LSTM_FORECAST_OVERRIDES": '{"forecast.calendar": "XXXX"}'}, "forecast.calendar='XXXX' is not an exchange calendar"),
 ]
 
 @pytest.mark.parametrize("args, env, says", BEFORE_WORK)
