@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from . import __version__, schemas, store
 from .config import Config
 from .data import DataError
-from .forecast import FinalModel, check_horizon, fit_final
+from .forecast import FinalModel, check_compute, check_horizon, fit_final
 from .service import TickerNotFound, env_config, forecast_ticker
 
 # %% auto #0
@@ -273,7 +273,7 @@ def serve(host: str = "127.0.0.1",  # the address to bind; anything but loopback
           env=os.environ,  # where the key, the CORS origins and the config overrides are read
          ):
     "Serve the API with waitress until interrupted; a `ValueError` before binding when the setup is unsafe or bad."
-    key, cfg = api_key(env), env_config(env)
+    key, cfg = api_key(env), check_compute(env_config(env))  # the calendar and the device before binding
     check_exposure(host, key)
     if max_pending < 0 or threads < 1: raise ValueError("--max-trainings must be 0 or more and --threads 1 or more.")
     app = create_app(cfg, reports, key=key, origins=cors_origins(env), trainer=Trainer(max_pending))

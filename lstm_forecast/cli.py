@@ -40,10 +40,11 @@ def summarize(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
 
 # %% ../nbs/10_cli.ipynb #e529edb2
 def _overrides(pairs: list[str]) -> dict:
+    from lstm_forecast.config import quoted
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep: raise ValueError(f"config override {pair!r} is not KEY=VALUE (for example model.epochs=2)")
+        if not sep: raise ValueError(f"config override {quoted(pair)} is not KEY=VALUE (for example model.epochs=2)")
         out[key.strip()] = value.strip()
     return out
 
@@ -83,13 +84,14 @@ def _cmd_report(args) -> int:
     from lstm_forecast.pages import write_index
     from lstm_forecast.report import ReportError, build_report, check_run
     from lstm_forecast.store import ticker_name
-    from lstm_forecast.universe import read_universe, run_universe
+    from lstm_forecast.universe import check_workers, read_universe, run_universe
     tickers = list(dict.fromkeys([*map(ticker_name, args.tickers), *(read_universe(args.universe) if args.universe else [])]))
     if not tickers: raise ValueError("name at least one TICKER, or a universe file with --universe FILE.")
     if args.csv and (len(tickers) > 1 or _uses_dask(args)):
         raise ValueError("--csv holds the prices of one ticker: name only that ticker with it, without Dask options"
                          " (for a universe, cache each CSV with `lstm-forecast import-csv FILE TICKER`).")
     overrides, failed = _seeded(_overrides(args.set), args.seed), []
+    if _uses_dask(args) and not args.scheduler: check_workers(args.workers)  # before any folder, prices or cluster
     check_run(overrides, args.start, args.end, args.out)  # the config, the dates, the folder: before any prices or kernel
     benchmark = check_benchmark(args.benchmark)
     many = len(tickers) > 1 or _uses_dask(args)
@@ -230,9 +232,9 @@ def _epoch_line(epoch: int, epochs: int, loss: float):
 def _cmd_forecast(args) -> int:
     import json
     from lstm_forecast.config import with_overrides
-    from lstm_forecast.forecast import fit_final
+    from lstm_forecast.forecast import check_compute, fit_final
     from lstm_forecast.service import env_config, forecast_ticker
-    cfg = with_overrides(env_config(), _overrides(args.set))
+    cfg = check_compute(with_overrides(env_config(), _overrides(args.set)))  # the calendar and the device before any training
     fit = lambda prices, c: fit_final(prices, c, progress=False if args.quiet else _epoch_line)
     r = forecast_ticker(args.ticker, args.horizon, args.out, cfg, fit=fit)
     if args.format == "json": print(json.dumps(r.to_dict(), indent=1, allow_nan=False))

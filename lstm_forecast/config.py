@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, fields, asdict
 from functools import reduce
 
 # %% auto #0
-__all__ = ['BAND_METHODS', 'PRESETS', 'DEFAULT_NOTE', 'FeatureConfig', 'RegimeConfig', 'ModelConfig', 'WalkForwardConfig',
-           'PortfolioConfig', 'ForecastConfig', 'Config', 'with_overrides', 'override_value', 'config_differences',
-           'preset_name', 'model_line', 'min_rows']
+__all__ = ['BAND_METHODS', 'MAX_WORKERS', 'SIZE_BOUNDS', 'PRESETS', 'DEFAULT_NOTE', 'FeatureConfig', 'RegimeConfig',
+           'ModelConfig', 'WalkForwardConfig', 'PortfolioConfig', 'ForecastConfig', 'quoted', 'Config',
+           'with_overrides', 'override_value', 'config_differences', 'preset_name', 'model_line', 'min_rows']
 
 # %% ../nbs/00_config.ipynb #0d7aa773
 @dataclass(frozen=True)
@@ -117,23 +117,30 @@ class ForecastConfig:
 
 # %% ../nbs/00_config.ipynb #9d4f2a61
 def _at_least(lo): return (lambda v: v >= lo), f">= {lo}"
+def _from_to(lo, hi, why=""): return (lambda v: lo <= v <= hi), f"from {lo} to {hi}{why}"
 def _above(lo): return (lambda v: v > lo), f"> {lo}"
 def _between(lo, hi, upper_too=False): return (lambda v: lo < v < hi or (upper_too and v == hi)), f"in ({lo}, {hi}{']' if upper_too else ')'}"
 def _one_of(*names): return (lambda v: v in names), "one of " + ", ".join(map(repr, names))
+
+MAX_WORKERS = 64  # most worker processes a run or a local Dask cluster starts: each holds its own data and network (about 300 MB)
+SIZE_BOUNDS = (  # model size -> its largest value and why: bounds that stop a typo from allocating the machine away
+    ("seq_len", 1000, " (about four years of days in one input)"), ("hidden", 4096, " (an LSTM layer of 4096 holds 67 M weights)"),
+    ("layers", 16, ""), ("batch_size", 65536, ""), ("epochs", 10000, ""), ("threads", 256, " (torch CPU threads)"),
+    ("ensemble", 32, " (networks trained per fold)"))
 
 _RULES = {  # dotted key -> (test, allowed values in words); switches (bool fields) need no rule
     "seed": ((lambda v: 0 <= v < 2**32), "from 0 to 2**32 - 1 (NumPy's seed range)"),
     **{f"features.{k}": _at_least(2) for k in ("vol_short", "vol_long", "mom_short", "mom_long", "volume_window")},
     "regime.method": _one_of("markov", "trend", "none"), "regime.trend_window": _at_least(1),
     "regime.threshold": _between(0, 1), "regime.min_train_days": _at_least(1),
-    **{f"model.{k}": _at_least(1) for k in ("seq_len", "hidden", "layers", "batch_size", "epochs", "threads")},
-    "model.lr": _above(0), "model.weight_decay": _at_least(0),
-    "model.ensemble": _at_least(1), "model.val_days": _at_least(0), "model.patience": _at_least(0),
+    **{f"model.{k}": _from_to(1, hi, why) for k, hi, why in SIZE_BOUNDS},
+    "model.lr": _between(0, 10, upper_too=True), "model.weight_decay": _at_least(0),
+    "model.val_days": _at_least(0), "model.patience": _at_least(0),
     "model.device": ((lambda v: re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None), "'auto', 'cpu', 'cuda' or 'cuda:N'"),
     "walk_forward.train": _at_least(1), "walk_forward.test": _at_least(1), "walk_forward.step": _at_least(1),
-    "walk_forward.workers": _at_least(0),
+    "walk_forward.workers": _from_to(0, MAX_WORKERS, " (each worker is a process holding its own copy of the data and network)"),
     "portfolio.smoothing": _at_least(1), "portfolio.vol_target": _above(0), "portfolio.gate_keep": _between(0, 1, upper_too=True),
-    "portfolio.vol_window": _at_least(2), "portfolio.max_position": _above(0), "portfolio.cost_bps": _at_least(0),
+    "portfolio.vol_window": _at_least(2), "portfolio.max_position": _above(0), "portfolio.cost_bps": _from_to(0, 10000, " (10000 bps: 100 % of the position per unit traded)"),
     "forecast.horizon": _at_least(1),
     "forecast.max_horizon": ((lambda v: 1 <= v <= 30), "from 1 to 30 (the forecasts offered are 1-30 days)"),
     "forecast.band_inner": _between(0, 1), "forecast.band_outer": _between(0, 1),
@@ -142,6 +149,11 @@ _RULES = {  # dotted key -> (test, allowed values in words); switches (bool fiel
     "forecast.band_method": _one_of(*BAND_METHODS), "forecast.weight_min_errors": _at_least(10), "forecast.weight_p": _between(0, 1),
     "forecast.calendar": ((lambda v: re.fullmatch(r"[A-Za-z0-9_/]{2,12}", v) is not None), "an exchange calendar name such as 'XNYS'"),
 }
+def quoted(v, most: int = 80) -> str:
+    "`repr(v)`, cut to `most` characters with '…' when longer: what an error message quotes of the input."
+    r = repr(v)
+    return r if len(r) <= most else r[:most] + "…"
+
 _KINDS = {int: "a whole number ", float: "a number ", str: "", bool: "true or false"}
 
 def _allowed(key: str, default) -> str:
@@ -152,10 +164,10 @@ def _problem(key: str, value, default) -> str | None:
     "One sentence on why `value` does not fit `key` (whose default is `default`); None when it fits."
     kind = type(default)
     if not (type(value) is kind or (kind is float and type(value) is int)):
-        return f"{key}={value!r} has the wrong type: it must be {_allowed(key, default)}."
+        return f"{key}={quoted(value)} has the wrong type: it must be {_allowed(key, default)}."
     test = _RULES.get(key, (lambda v: True, ""))[0]
     if (kind is float and not math.isfinite(value)) or not test(value):
-        return f"{key}={value!r} is out of range: it must be {_allowed(key, default)}."
+        return f"{key}={quoted(value)} is out of range: it must be {_allowed(key, default)}."
 
 def _check_fields(obj, prefix: str = ""):
     "Raise on the first plain field of the dataclass `obj` that breaks its rule; turn ints given for floats into floats."
@@ -202,7 +214,7 @@ class Config:
     def __post_init__(self):
         _check_fields(self)
         for name, kind in _SECTIONS.items():
-            if not isinstance(v := getattr(self, name), kind): raise ValueError(f"{name}={v!r} has the wrong type: it must be a {kind.__name__}.")
+            if not isinstance(v := getattr(self, name), kind): raise ValueError(f"{name}={quoted(v)} has the wrong type: it must be a {kind.__name__}.")
         for key, holds, allowed in _CROSS:
             if not holds(self): raise ValueError(f"{key}={reduce(getattr, key.split('.'), self)!r} is out of range: it must be {allowed(self)}.")
 
@@ -228,21 +240,21 @@ def _coerce(key: str, value, default):
     else:
         try: return type(default)(value)
         except ValueError: pass
-    raise ValueError(f"{key}={value!r} has the wrong type: it must be {_allowed(key, default)}.")
+    raise ValueError(f"{key}={quoted(value)} has the wrong type: it must be {_allowed(key, default)}.")
 
 def _unknown_key(key: str, d: dict) -> ValueError:
     "The error for a key that is not in the nested config dict `d`, with the keys it resembles."
     keys = [f"{s}.{k}" if isinstance(v, dict) else s for s, v in d.items() for k in (v if isinstance(v, dict) else [s])]
     close = [k for k in keys if k.endswith("." + key)] or difflib.get_close_matches(key, keys, n=2, cutoff=0.8)
     hint = f"did you mean {' or '.join(close)}?" if close else "keys look like seed or model.epochs (see Config().to_dict())."
-    return ValueError(f"unknown config key {key!r}; {hint}")
+    return ValueError(f"unknown config key {quoted(key)}; {hint}")
 
 def with_overrides(cfg: Config, overrides: dict | None = None, **kw) -> Config:
     "A copy of `cfg` with dotted-key overrides such as `{'model.epochs': 2, 'seed': 1}` (a `model.preset` first), checked as a whole."
     d, items = cfg.to_dict(), {**(overrides or {}), **kw}
     if "model.preset" in items:  # the preset first, so that the other keys change it
         name = items.pop("model.preset")
-        if name not in PRESETS: raise ValueError(f"model.preset={name!r} is out of range: it must be one of {', '.join(map(repr, PRESETS))}.")
+        if name not in PRESETS: raise ValueError(f"model.preset={quoted(name)} is out of range: it must be one of {', '.join(map(repr, PRESETS))}.")
         d["model"].update(PRESETS[name])
     for key, value in items.items():
         *path, name = key.split(".")

@@ -7,14 +7,15 @@ from __future__ import annotations
 import datetime, logging, re, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
-from .config import Config, min_rows
+from .config import Config, min_rows, quoted
 from .store import cache_root, price_cache_path, ticker_name, write_atomic
 
 # %% auto #0
-__all__ = ['OHLCV', 'PRICES', 'SAMPLE_TICKER', 'PRICE_RTOL', 'MAX_GAP_DAYS', 'SOURCES', 'synthetic_prices', 'DataError',
-           'check_ticker', 'validate_prices', 'check_history', 'last_stretch', 'adjust_ohlc', 'read_price_csv',
-           'DownloadError', 'fetch_yfinance', 'cache_dir', 'cache_path', 'write_cache', 'sample_prices', 'load_prices',
-           'import_csv', 'check_date', 'check_dates', 'check_benchmark']
+__all__ = ['OHLCV', 'PRICES', 'SAMPLE_TICKER', 'PRICE_RTOL', 'MAX_PRICE', 'FIRST_DAY', 'MAX_GAP_DAYS', 'SOURCES',
+           'synthetic_prices', 'DataError', 'check_ticker', 'refuse_constant', 'validate_prices', 'check_history',
+           'last_stretch', 'adjust_ohlc', 'read_price_csv', 'DownloadError', 'fetch_yfinance', 'cache_dir',
+           'cache_path', 'write_cache', 'sample_prices', 'load_prices', 'import_csv', 'check_date', 'check_dates',
+           'check_benchmark']
 
 # %% ../nbs/01_data.ipynb #721303c8
 OHLCV = ["Open", "High", "Low", "Close", "Volume"]
@@ -53,6 +54,29 @@ def check_ticker(ticker: str,  # a Yahoo Finance symbol such as "MSFT", "BRK-B",
 
 # %% ../nbs/01_data.ipynb #180e65f6
 PRICE_RTOL = 1e-6  # relative slack of the Low <= Open, Close <= High checks: adjusted prices carry float rounding
+MAX_PRICE = 1e9  # highest price accepted: a hundred times the dearest share ever quoted (Berkshire A, under 1e6); beyond is a unit error
+FIRST_DAY = pd.Timestamp("1900-01-01")  # earliest date accepted: no daily exchange prices are older
+
+def _refuse_dates(idx, name):
+    "A `DataError` naming the first date of `idx` before `FIRST_DAY` or after tomorrow, if there is one."
+    last = pd.Timestamp.today().normalize() + pd.Timedelta(days=1)
+    bad = (idx < FIRST_DAY) | (idx > last)
+    if bad.any():
+        raise DataError(f"{name} has the date {idx[bad.argmax()]:%Y-%m-%d}, outside {FIRST_DAY:%Y-%m-%d} to {last:%Y-%m-%d}: fix or remove that row.")
+
+def _refuse_huge(df, name):
+    "A `DataError` naming the first price of `df` above `MAX_PRICE`, if there is one."
+    big = df[PRICES] > MAX_PRICE
+    if big.any(axis=None):
+        day = big.any(axis=1).idxmax(); col = big.loc[day].idxmax()
+        raise DataError(f"{name} has {col} {df.at[day, col]:.4g} on {day:%Y-%m-%d}, above the {MAX_PRICE:.0e} a price can be: fix the units or remove that row.")
+
+def refuse_constant(prices: pd.DataFrame,  # validated prices
+                    name: str,  # what the prices are, for the message
+                   ):
+    "A `DataError` when the closes of `prices` never change: no returns to learn from."
+    if len(prices) > 1 and prices.Close.nunique() == 1:
+        raise DataError(f"{name} has the same Close ({prices.Close.iloc[0]:.10g}) on all {len(prices):,} days: give prices that move.")
 
 def _refuse_infinite(df, name):
     "A `DataError` naming the first infinite value of `df` (numbers on a date index), if there is one."
@@ -71,6 +95,7 @@ def validate_prices(df: pd.DataFrame,  # OHLCV columns (others are dropped) on a
     idx = (idx.tz_localize(None) if idx.tz else idx).normalize().rename("Date")
     try: out = df[OHLCV].astype("float64").set_axis(idx).sort_index()
     except (TypeError, ValueError): raise DataError(f"{name} has non-numeric prices: provide numbers only.") from None
+    _refuse_dates(out.index, name)
     dup = out.index[out.index.duplicated()]
     if len(dup): raise DataError(f"{name} has the date {dup[0]:%Y-%m-%d} more than once: keep one row per trading day.")
     nan = out.isna().any(axis=1)
@@ -83,6 +108,7 @@ def validate_prices(df: pd.DataFrame,  # OHLCV columns (others are dropped) on a
     if bad.any(axis=None):
         day = bad.any(axis=1).idxmax()
         raise DataError(f"{name} has a non-positive {bad.loc[day].idxmax()} price on {day:%Y-%m-%d}: fix or remove that row.")
+    _refuse_huge(out, name)
     if (out.Volume < 0).any():
         raise DataError(f"{name} has a negative Volume on {(out.Volume < 0).idxmax():%Y-%m-%d}: fix or remove that row.")
     high, low = out.High * (1 + PRICE_RTOL), out.Low * (1 - PRICE_RTOL)
@@ -109,6 +135,7 @@ def check_history(prices: pd.DataFrame,  # validated prices
         raise DataError(f"{name} has {have} daily rows but the config needs at least {need} ({f.warmup} feature warm-up"
                         f" + {w.train} training + {w.test} test days): load from an earlier start, or shorten"
                         " walk_forward.train, walk_forward.test or the feature windows.")
+    refuse_constant(prices, repr(ticker or prices.attrs.get("ticker", "the price series")))
     return prices
 
 # %% ../nbs/01_data.ipynb #5d0e1a04
@@ -155,13 +182,13 @@ def read_price_csv(path: str | Path,  # a CSV with Date and Open, High, Low, Clo
     if missing: raise DataError(f"{name} lacks the column(s) {', '.join(missing)}: it needs Date, Open, High, Low, Close and Volume.")
     dates = pd.to_datetime(raw.Date.str.replace(_TZ, r"\1", regex=True), errors="coerce")
     if dates.isna().any():
-        raise DataError(f"{name} has a date it cannot parse, {raw.Date[dates.isna().idxmax()]!r}: write dates as YYYY-MM-DD.")
+        raise DataError(f"{name} has a date it cannot parse, {quoted(raw.Date[dates.isna().idxmax()])}: write dates as YYYY-MM-DD.")
     vals = raw[[c for c in [*OHLCV, "Adj Close"] if c in cols]]
     num = vals.apply(pd.to_numeric, errors="coerce")
     bad = num.isna() & vals.notna()
     if bad.any(axis=None):
         i = bad.any(axis=1).idxmax(); col = bad.loc[i].idxmax()
-        raise DataError(f"{name} has a non-numeric {col} value {vals.at[i, col]!r} on {raw.Date[i]}: fix the value or remove the row.")
+        raise DataError(f"{name} has a non-numeric {col} value {quoted(vals.at[i, col])} on {raw.Date[i]}: fix the value or remove the row.")
     num = num.set_axis(pd.DatetimeIndex(dates))
     _refuse_infinite(num, name)  # before adjust_ohlc, which would turn an infinite Close into a missing value
     return validate_prices(adjust_ohlc(num), name)
@@ -283,7 +310,7 @@ def _from_cache_or_yahoo(ticker, end, source, refresh, max_age_hours):
 def _date(value, what):
     if value is None: return None
     try: ts = pd.Timestamp(value)
-    except (TypeError, ValueError): raise DataError(f"{what}={value!r} is not a date: write it as YYYY-MM-DD.") from None
+    except (TypeError, ValueError): raise DataError(f"{what}={quoted(value)} is not a date: write it as YYYY-MM-DD.") from None
     return ts.tz_localize(None) if ts.tz else ts
 
 def load_prices(ticker: str,  # Yahoo symbol; '^GSPC' is the bundled sample unless source="yfinance"
@@ -296,7 +323,7 @@ def load_prices(ticker: str,  # Yahoo symbol; '^GSPC' is the bundled sample unle
                ) -> pd.DataFrame:
     "Validated, adjusted daily OHLCV of `ticker` after its last long gap; `attrs` hold the ticker and the source it came from."
     ticker, start, end = check_ticker(ticker), _date(start, "start"), _date(end, "end")
-    if source not in SOURCES: raise DataError(f"source={source!r} is not a price source: use one of {', '.join(SOURCES)}.")
+    if source not in SOURCES: raise DataError(f"source={quoted(source)} is not a price source: use one of {', '.join(SOURCES)}.")
     if source == "csv" or csv is not None:
         if csv is None: raise DataError("source='csv' needs a file: pass csv=PATH.")
         df, source = read_price_csv(csv), "csv"
@@ -320,6 +347,7 @@ def import_csv(path: str | Path,  # CSV file of prices (see `read_price_csv`)
     "Validate the CSV at `path` and cache all of it as `ticker`, so `load_prices(ticker)` works offline (and splits long gaps)."
     ticker = check_ticker(ticker)
     df = read_price_csv(path)
+    refuse_constant(df, f"CSV file '{path}'")
     last_stretch(df, f"CSV file '{path}'")  # says now what `load_prices` will keep
     write_cache(ticker, df, "csv")
     df.attrs = dict(ticker=ticker, source="csv")
@@ -337,7 +365,7 @@ def check_date(value,  # "YYYY-MM-DD", a date, or None
     try: day = pd.Timestamp(text) if _DAY.fullmatch(text) else None
     except ValueError: day = None
     if day is None or not 1900 <= day.year <= 2100:
-        raise ValueError(f"The {what} date {value!r} is not a date from 1900 to 2100: write it as YYYY-MM-DD, such as 2016-01-01.")
+        raise ValueError(f"The {what} date {quoted(value)} is not a date from 1900 to 2100: write it as YYYY-MM-DD, such as 2016-01-01.")
     return text
 
 def check_dates(start=None,  # first date loaded, or None
@@ -354,4 +382,4 @@ def check_benchmark(name: str | None,  # a ticker, or "none" / None / "" for no 
     "The benchmark's ticker (upper case), or 'none'; a `ValueError` when it is neither."
     if name is None or str(name).strip().lower() in ("", "none"): return "none"
     try: return ticker_name(name)
-    except ValueError as e: raise ValueError(f"The benchmark {name!r} is not a ticker ({e}): give one such as SPY, or none.") from None
+    except ValueError as e: raise ValueError(f"The benchmark {quoted(name)} is not a ticker ({e}): give one such as SPY, or none.") from None

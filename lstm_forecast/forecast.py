@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np, pandas as pd
 from . import store
 from .bands import origin_bands
-from .config import Config, ForecastConfig, config_differences, override_value
+from .config import Config, ForecastConfig, config_differences, override_value, quoted
 from .data import OHLCV, DataError
 from .features import FEATURES, make_features
 from .weights import NO_WEIGHT, path_weights, weight_note
@@ -21,9 +21,10 @@ if TYPE_CHECKING:  # torch and scikit-learn are imported where a model is traine
     from lstm_forecast.walk_forward import WalkForward
 
 # %% auto #0
-__all__ = ['HISTORY', 'FinalModel', 'fit_final', 'trading_days', 'band_columns', 'check_horizon', 'model_differences',
-           'other_model_note', 'Band', 'band_method_words', 'todays_band', 'band_rule', 'band_of', 'PathWeight',
-           'no_weight', 'todays_weight', 'weight_of', 'forecast', 'history_band', 'fallback_band']
+__all__ = ['HISTORY', 'FinalModel', 'fit_final', 'check_calendar', 'check_device', 'check_compute', 'trading_days',
+           'band_columns', 'check_horizon', 'model_differences', 'other_model_note', 'Band', 'band_method_words',
+           'todays_band', 'band_rule', 'band_of', 'PathWeight', 'no_weight', 'todays_weight', 'weight_of', 'forecast',
+           'history_band', 'fallback_band']
 
 # %% ../nbs/09_forecast.ipynb #28b25a28
 @dataclass
@@ -104,7 +105,30 @@ def _calendar(name: str, year: int):
     import exchange_calendars as xc
     try: return xc.get_calendar(name, start=f"{year - 1}-01-01", end=f"{year + 2}-12-31")
     except xc.errors.InvalidCalendarName:
-        raise ValueError(f"forecast.calendar={name!r} is not an exchange calendar: use an ISO MIC such as XNYS, XLON or XTKS.") from None
+        raise ValueError(f"forecast.calendar={quoted(name)} is not an exchange calendar: use an ISO MIC such as XNYS, XLON or XTKS.") from None
+
+def check_calendar(name: str,  # `forecast.calendar`
+                  ) -> str:
+    "`name` when exchange_calendars knows it; else the `ValueError` of `_calendar` (importing it takes about 0.7 s, so not in the config)."
+    import exchange_calendars as xc
+    if name not in xc.get_calendar_names(include_aliases=True): _calendar(name, 2000)
+    return name
+
+def check_device(name: str,  # `model.device`
+                ) -> str:
+    "`name` when this machine has that device ('auto' and 'cpu' always; torch imported only for a CUDA name); else a `ValueError`."
+    if not name.startswith("cuda"): return name
+    import torch
+    n, want = torch.cuda.device_count(), int(name.partition(":")[2] or 0)
+    if want >= n:
+        has = f"CUDA devices cuda:0 to cuda:{n - 1}" if n else "no CUDA device"
+        raise ValueError(f"model.device={name!r} is not on this machine, which has {has}: use 'auto' or 'cpu'{' or one of those' if n else ''}.")
+    return name
+
+def check_compute(cfg: Config) -> Config:
+    "`cfg` when its calendar and device exist here, checked before any work; else a `ValueError` naming the one that does not."
+    check_calendar(cfg.forecast.calendar); check_device(cfg.model.device)
+    return cfg
 
 def trading_days(after,  # the last day with a price
                  n: int,  # sessions wanted
@@ -144,7 +168,7 @@ def check_horizon(horizon,  # trading days ahead: an int, or a string of digits 
         h = int(horizon) if isinstance(horizon, str) and horizon.strip().isdigit() else horizon
         ok = isinstance(h, (int, np.integer)) and not isinstance(h, bool) and 1 <= h <= top
     except ValueError: ok = False
-    if not ok: raise ValueError(f"horizon={horizon!r} is not a whole number of trading days from 1 to {top}: ask for 1 to {top} days.")
+    if not ok: raise ValueError(f"horizon={quoted(horizon)} is not a whole number of trading days from 1 to {top}: ask for 1 to {top} days.")
     return int(h)
 
 # %% ../nbs/09_forecast.ipynb #e5c2a9b2

@@ -8,6 +8,7 @@ import sys, time
 from pathlib import Path
 import pandas as pd
 from .config import Config, with_overrides
+from .forecast import check_compute
 from .data import DataError, check_benchmark, check_dates, check_history, load_prices
 from .pages import notebook_html, write_plotly_js
 from .run import band_edges, daily_returns, run_report
@@ -24,7 +25,7 @@ def check_run(overrides: dict | None = None,  # dotted config overrides, e.g. {"
               out_dir: str | Path = "reports",  # where the reports go
              ) -> tuple[Config, str | None, str | None, Path]:
     "`(config, start, end, out_dir)` of a run once they are sound; else a `ValueError` naming the first problem."
-    cfg = with_overrides(Config(), overrides)
+    cfg = check_compute(with_overrides(Config(), overrides))
     start, end = check_dates(start, end)
     return cfg, start, end, check_out_dir(out_dir)
 

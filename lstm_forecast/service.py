@@ -16,10 +16,12 @@ from .forecast import FinalModel, band_columns, check_horizon, fallback_band, fi
 from .run import Run, saved_run
 
 # %% auto #0
-__all__ = ['OVERRIDES_ENV', 'env_config', 'TickerNotFound', 'load_ticker', 'horizon_record', 'ForecastResult', 'forecast_ticker']
+__all__ = ['OVERRIDES_ENV', 'MAX_OVERRIDES_BYTES', 'env_config', 'TickerNotFound', 'load_ticker', 'horizon_record',
+           'ForecastResult', 'forecast_ticker']
 
 # %% ../nbs/14_service.ipynb #424fe9a5
 OVERRIDES_ENV = "LSTM_FORECAST_OVERRIDES"
+MAX_OVERRIDES_BYTES = 65536  # the longest $LSTM_FORECAST_OVERRIDES read: a few dotted keys need under 1 KB
 
 def env_config(env=os.environ,  # where to read `LSTM_FORECAST_OVERRIDES` from
               ) -> Config:
@@ -27,7 +29,9 @@ def env_config(env=os.environ,  # where to read `LSTM_FORECAST_OVERRIDES` from
     raw = env.get(OVERRIDES_ENV, "").strip()
     if not raw: return Config()
     try:
-        over = json.loads(raw)
+        if len(raw) > MAX_OVERRIDES_BYTES: raise ValueError(f"it is {len(raw):,} characters long, more than {MAX_OVERRIDES_BYTES:,}")
+        try: over = json.loads(raw)
+        except RecursionError: raise ValueError("it is nested too deeply") from None
         if not isinstance(over, dict): raise ValueError("it is not a JSON object")
         return with_overrides(Config(), over)
     except ValueError as e:

@@ -10,7 +10,7 @@ from functools import reduce
 from pathlib import Path
 from typing import BinaryIO, Callable
 import numpy as np, pandas as pd, platformdirs
-from .config import Config
+from .config import Config, quoted
 
 # %% auto #0
 __all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_all_atomic',
@@ -74,7 +74,7 @@ def ticker_name(ticker: str,  # a Yahoo Finance symbol such as "MSFT", "BRK-B", 
     "The ticker in upper case, safe as a file name; a `ValueError` when it is not a Yahoo symbol."
     t = str(ticker).strip().upper()
     if not _NAME.fullmatch(t):
-        raise ValueError(f"{ticker!r} is not a ticker: use 1-20 letters, digits, '.', '-', '^' or '=', such as 'MSFT' or '^GSPC'.")
+        raise ValueError(f"{quoted(ticker)} is not a ticker: use 1-20 letters, digits, '.', '-', '^' or '=', such as 'MSFT' or '^GSPC'.")
     return t
 
 def price_cache_path(ticker: str) -> Path:
@@ -252,7 +252,7 @@ class ReportSummary:
         except ValueError as e: raise ValueError(f"{where} is not JSON ({e}): build the report again.") from None
         if not isinstance(d, dict): raise ValueError(f"{where} is not a report summary: build the report again.")
         if d.get("schema") != SUMMARY_SCHEMA:
-            raise ValueError(f"{where} has summary schema {d.get('schema')!r}, this version reads {SUMMARY_SCHEMA}: build the report again.")
+            raise ValueError(f"{where} has summary schema {quoted(d.get('schema'))}, this version reads {SUMMARY_SCHEMA}: build the report again.")
         names = {f.name for f in fields(cls)}
         if set(d) != names:
             raise ValueError(f"{where} lacks {sorted(names - set(d))} or has unknown {sorted(set(d) - names)}: build the report again.")
@@ -308,7 +308,7 @@ def read_run(path: Path,  # a file `write_run` wrote
         with zipfile.ZipFile(path) as z:
             meta = json.loads(z.read("run.json"))
             if not isinstance(meta, dict) or meta.get("schema") != RUN_SCHEMA:
-                raise ValueError(f"run schema {meta.get('schema') if isinstance(meta, dict) else None!r}, this version reads {RUN_SCHEMA}")
+                raise ValueError(f"run schema {quoted(meta.get('schema') if isinstance(meta, dict) else None)}, this version reads {RUN_SCHEMA}")
             names = meta["frames"] if frames is True else [n for n in (frames or ()) if n in meta["frames"]]
             out = {n: pd.read_parquet(io.BytesIO(z.read(f"{n}.parquet")), engine="pyarrow") for n in names}
     except FileNotFoundError: raise

@@ -8,7 +8,7 @@ import contextlib, importlib.util, os, sys, time, uuid
 from contextlib import contextmanager
 from pathlib import Path
 import pandas as pd
-from .config import Config
+from .config import MAX_WORKERS, Config, quoted
 from .data import DataError, check_history, load_prices
 from .pages import write_index
 from .report import ReportError, build_report, check_run
@@ -16,7 +16,7 @@ from .store import config_key, data_digest, read_summary, report_files, ticker_n
 
 # %% auto #0
 __all__ = ['TASK_OVERRIDES', 'TASK_THREAD_ENV', 'read_universe', 'task_overrides', 'why_rebuild', 'report_task', 'record_outcome',
-           'dask_client', 'dashboard', 'run_universe']
+           'check_workers', 'dask_client', 'dashboard', 'run_universe']
 
 # %% ../nbs/13_universe.ipynb #da153d45
 def read_universe(path: str | Path,  # a text file: one ticker per line, `#` comments
@@ -104,6 +104,15 @@ def record_outcome(out_dir: str | Path,  # the folder of the reports
     return update_failures(out_dir, succeeded=[r["ticker"]])
 
 # %% ../nbs/13_universe.ipynb #78614195
+def check_workers(workers: int | None = None,  # worker processes asked for with --workers; None: one per CPU core
+                 ) -> int:
+    "The local cluster's worker count (one per core, at most `MAX_WORKERS`, when None); a `ValueError` when `workers` is not 1 to `MAX_WORKERS`."
+    if workers is None: return min(int(os.cpu_count() or 1), MAX_WORKERS)
+    if not 1 <= int(workers) <= MAX_WORKERS:
+        raise ValueError(f"--workers {int(workers)} is out of range: a local cluster takes 1 to {MAX_WORKERS} workers (each a process with its own"
+                         " copy of the data and network); use a Dask scheduler for more.")
+    return int(workers)
+
 @contextmanager
 def dask_client(scheduler: str | None = None,  # address of a running Dask scheduler, "tcp://HOST:PORT"; None: a LocalCluster
                 workers: int | None = None,  # worker processes of the LocalCluster; None: one per CPU core
@@ -112,15 +121,14 @@ def dask_client(scheduler: str | None = None,  # address of a running Dask sched
     from distributed import Client, LocalCluster
     if scheduler:
         if workers is not None: raise ValueError("--workers sizes a local cluster: drop it when you give a scheduler address (its workers are started there).")
-        if not str(scheduler).startswith("tcp://"): raise ValueError(f"The scheduler address {scheduler!r} is not tcp://HOST:PORT: give it as `dask scheduler` prints it.")
+        if not str(scheduler).startswith("tcp://"): raise ValueError(f"The scheduler address {quoted(scheduler)} is not tcp://HOST:PORT: give it as `dask scheduler` prints it.")
         try: client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as e:
             raise ValueError(f"Could not connect to the Dask scheduler at {scheduler} ({type(e).__name__}): start it with `dask scheduler`,"
                              " or drop --scheduler to run on a local cluster.") from None
         with client: yield client
         return
-    n = int(os.cpu_count() or 1) if workers is None else int(workers)
-    if n < 1: raise ValueError(f"--workers {n}: a local cluster needs at least one worker.")
+    n = check_workers(workers)
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client: yield client
 

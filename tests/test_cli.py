@@ -167,3 +167,35 @@ def test_every_argument_and_option_has_help():
     text = next(p for p in parsers if p.prog == "lstm-forecast import-csv").format_help()
     assert "FILE" in text and "TICKER" in text
     assert all(c in text for c in ("Date", "Open", "High", "Low", "Close", "Volume")), text
+
+
+_DEEP = "[" * 30_000 + "]" * 30_000  # under 64 KB, deeper than Python's recursion limit
+BEFORE_WORK = [  # (arguments, extra environment, the sentence's telling part): each stops before any prices, cluster or training
+    (["report", "^GSPC", "--set", "walk_forward.workers=1000"], {}, "walk_forward.workers=1000 is out of range: it must be a whole number from 0 to 64"),
+    (["report", "^GSPC", "--set", "model.hidden=100000"], {}, "model.hidden=100000 is out of range: it must be a whole number from 1 to 4096"),
+    (["report", "^GSPC", "--set", "model.threads=100000"], {}, "model.threads=100000 is out of range: it must be a whole number from 1 to 256"),
+    (["report", "^GSPC", "--set", "model.lr=1e308"], {}, "model.lr=1e+308 is out of range: it must be a number in (0, 10]."),
+    (["report", "^GSPC", "--set", "portfolio.cost_bps=1e308"], {}, "portfolio.cost_bps=1e+308 is out of range: it must be a number from 0 to 10000"),
+    (["report", "^GSPC", "--set", "forecast.calendar=XXXX"], {}, "forecast.calendar='XXXX' is not an exchange calendar"),
+    (["report", "^GSPC", "--set", "model.device=cuda:999"], {}, "model.device='cuda:999' is not on this machine"),
+    (["forecast", "^GSPC", "--set", "model.device=cuda:999"], {}, "model.device='cuda:999' is not on this machine"),
+    (["forecast", "^GSPC", "--set", "forecast.calendar=XXXX"], {}, "forecast.calendar='XXXX' is not an exchange calendar"),
+    (["report", "^GSPC", "--dask", "--workers", "1000"], {}, "--workers 1000 is out of range: a local cluster takes 1 to 64 workers"),
+    (["forecast", "^GSPC"], {"LSTM_FORECAST_OVERRIDES": _DEEP}, "LSTM_FORECAST_OVERRIDES is not usable (it is nested too deeply)"),
+    (["forecast", "^GSPC"], {"LSTM_FORECAST_OVERRIDES": "[" * 60_000 + "]" * 60_000},
+     "LSTM_FORECAST_OVERRIDES is not usable (it is 120,000 characters long, more than 65,536)"),
+    (["report", "^GSPC", "--set", "model.device=" + "x" * 100_000], {}, "model.device='xxxxx"),
+    (["forecast", "^GSPC", "--set", "x" * 100_000], {}, "config override 'xxxxx"),
+    (["serve", "--port", "0"], {"LSTM_FORECAST_OVERRIDES": '{"forecast.calendar": "XXXX"}'}, "forecast.calendar='XXXX' is not an exchange calendar"),
+]
+
+@pytest.mark.parametrize("args, env, says", BEFORE_WORK)
+def test_a_bad_size_calendar_device_or_overrides_is_one_short_sentence_and_exit_2_before_work(tmp_path, args, env, says):
+    "Bounds on every size, the calendar and the device known here, the overrides readable: else one sentence of at most 400 characters, exit 2, no report."
+    out = tmp_path / "reports"
+    extra = ["--out", str(out)] if args[0] == "report" else []
+    res = subprocess.run([str(CLI), *args, *extra], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, **OFFLINE, CACHE_VAR: str(tmp_path / "cache"), **env})
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr, (res.returncode, res.stdout, res.stderr[-2000:])
+    assert len(res.stderr.strip().splitlines()) == 1 and says in res.stderr and len(res.stderr) < 400, res.stderr[:2000]
+    assert not out.exists() and not (tmp_path / "cache" / "models").exists()

@@ -1,7 +1,7 @@
 "Real-data and process-level checks of lstm_forecast.data; the behaviour lessons live in nbs/01_data.ipynb."
-import os, subprocess, sys, time, warnings
+import os, re, subprocess, sys, time, warnings
 import pandas as pd, pytest
-from lstm_forecast.testing import STOCKS
+from lstm_forecast.testing import CLI, STOCKS
 from lstm_forecast.config import Config
 from lstm_forecast.data import (OHLCV, DataError, cache_path, check_history, import_csv, load_prices, read_price_csv,
                                 write_cache)
@@ -164,3 +164,41 @@ def test_rows_with_a_missing_value_are_still_dropped_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=rf"^CSV file '{path}': dropped 1 row\(s\) with missing values\.$"):
         df = import_csv(path, "MSFT")
     assert len(df) == 5030 and pd.Timestamp("2015-03-02") not in df.index
+
+
+def _bad_csv(tmp_path, edit) -> str:
+    "MSFT's CSV with `edit(frame)` applied, written to a file; its path."
+    df = pd.read_csv(STOCKS / "MSFT.csv")
+    path = tmp_path / "bad.csv"
+    edit(df).to_csv(path, index=False)
+    return str(path)
+
+def _set(df, row, **values):
+    for col, v in values.items(): df.loc[row, col] = v
+    return df
+
+BAD_CSVS = [  # (edit of MSFT's CSV, the sentence's telling part)
+    (lambda df: _set(df, 0, Date="1000-01-04"), "has the date 1000-01-04, outside 1900-01-01 to"),
+    (lambda df: _set(df, len(df) - 1, Date="3737-01-05"), "has the date 3737-01-05, outside 1900-01-01 to"),
+    (lambda df: _set(df, 100, Open=1e300, High=1e300, Low=1e300, Close=1e300), "has Open 1e+300 on 2006-03-06, above the 1e+09 a price can be"),
+    (lambda df: df.assign(Open=50.0, High=50.0, Low=50.0, Close=50.0), "has the same Close (50) on all 5,031 days: give prices that move."),
+]
+
+@pytest.mark.parametrize("edit, says", BAD_CSVS)
+def test_import_csv_refuses_impossible_dates_huge_and_constant_prices_in_one_sentence_exit_2(tmp_path, cache, edit, says):
+    "Dates before 1900 or after tomorrow, prices above 1e9 and closes that never move stop `import-csv`: one sentence, exit 2, nothing cached."
+    path = _bad_csv(tmp_path, edit)
+    with pytest.raises(DataError, match=re.escape(says)): import_csv(path, "BAD")
+    res = subprocess.run([str(CLI), "import-csv", path, "BAD"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr, res
+    assert len(res.stderr.strip().splitlines()) == 1 and says in res.stderr, res.stderr
+    assert not cache_path("BAD").exists()
+
+
+def test_check_history_refuses_closes_that_never_change():
+    "A report does not start on a flat history (one sentence), as it does on a real one."
+    px = read_price_csv(STOCKS / "MSFT.csv")
+    check_history(px, Config(), "MSFT")
+    flat = px.assign(Open=20.0, High=20.0, Low=20.0, Close=20.0)
+    with pytest.raises(DataError, match=r"^'MSFT' has the same Close \(20\) on all 5,031 days: give prices that move\.$"):
+        check_history(flat, Config(), "MSFT")
