@@ -18,8 +18,9 @@ from .forecast import FinalModel, check_compute, check_horizon, fit_final
 from .service import TickerNotFound, env_config, forecast_ticker
 
 # %% auto #0
-__all__ = ['API_KEY_ENV', 'CORS_ENV', 'Busy', 'Trainer', 'is_loopback', 'api_key', 'check_exposure', 'cors_origins', 'openapi',
-           'ApiError', 'split_orient', 'create_app', 'serve']
+__all__ = ['API_KEY_ENV', 'CORS_ENV', 'CONNECTION_LIMIT', 'CHANNEL_TIMEOUT', 'Busy', 'Trainer', 'is_loopback', 'api_key',
+           'check_exposure', 'cors_origins', 'openapi', 'ApiError', 'split_orient', 'create_app', 'check_serve', 'bind',
+           'serve']
 
 # %% ../nbs/15_api.ipynb #d644120a
 class Busy(Exception):
@@ -265,20 +266,50 @@ def create_app(cfg: Config | None = None,  # None: `env_config()`, from LSTM_FOR
     return app
 
 # %% ../nbs/15_api.ipynb #ff55845a
+CONNECTION_LIMIT = 500  # waitress' select() loop caps at 1024 descriptors and so does the usual `ulimit -n`: room for the rest
+CHANNEL_TIMEOUT = 30  # seconds: an idle (or stalled) client frees its connection 4x sooner than waitress' 120
+
+def check_serve(port: int,  # the TCP port
+                reports: str | Path,  # the report folder
+                threads: int, max_pending: int, connection_limit: int, channel_timeout: float,
+               ):
+    "A `ValueError` saying what is wrong with these `serve` options, before anything binds."
+    if not 1 <= port <= 65535: raise ValueError(f"--port must be 1 to 65535, not {port}.")
+    if max_pending < 0 or threads < 1: raise ValueError("--max-trainings must be 0 or more and --threads 1 or more.")
+    if connection_limit < 1: raise ValueError(f"--connection-limit must be 1 or more, not {connection_limit}.")
+    if not channel_timeout > 0: raise ValueError(f"--channel-timeout must be more than 0 seconds, not {channel_timeout:g}.")
+    if not str(reports).strip(): raise ValueError("--reports is empty: name the report folder, e.g. reports.")
+    if Path(reports).exists() and not Path(reports).is_dir():
+        raise ValueError(f"--reports '{reports}' is a file: name the report folder (a missing one is fine).")
+
+def bind(app, host: str, port: int, **kw):
+    "The waitress server of `app` bound to `host:port`; a `ValueError` when the port is in use or cannot be bound."
+    import errno, waitress
+    try: return waitress.create_server(app, host=host, port=port, **kw)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE: raise ValueError(f"port {port} is in use: stop what listens there or choose another --port.") from None
+        raise ValueError(f"cannot listen on {host}:{port} ({e.strerror or e}): choose another --host or --port.") from None
+
 def serve(host: str = "127.0.0.1",  # the address to bind; anything but loopback needs LSTM_FORECAST_API_KEY
-          port: int = 5000,  # the TCP port
-          reports: str | Path = "reports",  # the report folder
+          port: int = 5000,  # the TCP port, 1 to 65535
+          reports: str | Path = "reports",  # the report folder (need not exist yet; not a file)
           threads: int = 8,  # requests handled at once (waiting for a training holds one)
           max_pending: int = 4,  # most model trainings queued or running at once; beyond, 503 with Retry-After
           env=os.environ,  # where the key, the CORS origins and the config overrides are read
+          connection_limit: int = CONNECTION_LIMIT,  # most connections open at once (waitress' own default: 100)
+          channel_timeout: float = CHANNEL_TIMEOUT,  # seconds an idle connection stays open (waitress' own: 120)
          ):
-    "Serve the API with waitress until interrupted; a `ValueError` before binding when the setup is unsafe or bad."
+    "Serve the API with waitress until interrupted; a `ValueError` before binding when the setup is unsafe or bad, or the port busy."
     key, cfg = api_key(env), check_compute(env_config(env))  # the calendar and the device before binding
     check_exposure(host, key)
-    if max_pending < 0 or threads < 1: raise ValueError("--max-trainings must be 0 or more and --threads 1 or more.")
+    check_serve(port, reports, threads, max_pending, connection_limit, channel_timeout)
     app = create_app(cfg, reports, key=key, origins=cors_origins(env), trainer=Trainer(max_pending))
-    import waitress
+    server = bind(app, host, port, threads=threads, ident="lstm-forecast", connection_limit=connection_limit,
+                  channel_timeout=channel_timeout, cleanup_interval=min(30, max(1, channel_timeout / 3)))
     where = f"[{host}]" if ":" in host else host
     print(f"lstm-forecast API on http://{where}:{port}/ (reports in {Path(reports).resolve()}; config {store.config_key(cfg)};"
-          f" {'X-API-Key required' if key else 'no API key'}); Ctrl-C stops it", file=sys.stderr, flush=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="lstm-forecast")
+          f" {'X-API-Key required' if key else 'no API key'}; at most {connection_limit} connections); Ctrl-C stops it",
+          file=sys.stderr, flush=True)
+    server.run()  # waitress ends its loop on Ctrl-C itself and returns: nothing else ends it
+    server.close()
+    raise KeyboardInterrupt  # ... so the command ends as every command does on Ctrl-C

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # for the annotations only: each command imports what it need
     from lstm_forecast.config import Config
 
 # %% auto #0
-__all__ = ['TRACKING_FAILED', 'summarize', 'parser', 'main', 'add_service_commands']
+__all__ = ['TRACKING_FAILED', 'summarize', 'folder', 'parser', 'main', 'add_service_commands']
 
 # %% ../nbs/10_cli.ipynb #66ec459b
 def summarize(prices: pd.DataFrame,  # daily OHLCV from `load_prices`
@@ -145,6 +145,11 @@ _INVALID = re.compile(r"argument (?P<opt>\S+?): invalid (?:(?P<type>int|float) v
                       r"(?: \(choose from (?P<choices>.*)\))?$")
 _KINDS = {"int": "a whole number", "float": "a number"}
 
+def folder(value: str) -> str:
+    "`value`, a folder option (--out, --reports), unless it is empty: an empty one would mean the working directory."
+    if not value.strip(): raise argparse.ArgumentTypeError("it is empty: name a folder, e.g. reports")
+    return value
+
 def _sentence(message: str) -> str:
     "argparse's error `message` as one sentence: what the option must be and what it got."
     m = _INVALID.match(message)
@@ -177,7 +182,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--csv", help="read the (single) ticker's prices from this CSV")
     r.add_argument("--seed", type=int, help="the run's seed, the same as --set seed=N (default: the config's)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. model.epochs=2")
-    r.add_argument("--out", default="reports", help="directory of the reports and their index (default reports)")
+    r.add_argument("--out", type=folder, default="reports", help="directory of the reports and their index (default reports)")
     r.add_argument("--benchmark", default="SPY", metavar="TICKER",
                    help="compare each strategy with this ticker: alpha, beta, information ratio, yearly returns (default SPY;"
                         " offline the bundled S&P 500 sample ^GSPC stands in); none for no benchmark")
@@ -220,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try: return _run(argv)
         finally: sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
+    except KeyboardInterrupt:  # Ctrl-C: the `finally`s have stopped kernels and workers and removed their folders
+        print("interrupted", file=sys.stderr, flush=True)
+        return 130  # 128 + SIGINT, as a shell reports it
     except BrokenPipeError:  # the reader stopped early (`| head -1`): quiet, as Python's docs on SIGPIPE advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit writes nowhere
         return 1
@@ -244,7 +252,8 @@ def _cmd_forecast(args) -> int:
 
 def _cmd_serve(args) -> int:
     from lstm_forecast.api import serve
-    serve(args.host, args.port, args.reports, threads=args.threads, max_pending=args.max_trainings)
+    limits = {k: v for k, v in (("connection_limit", args.connection_limit), ("channel_timeout", args.channel_timeout)) if v is not None}
+    serve(args.host, args.port, args.reports, threads=args.threads, max_pending=args.max_trainings, **limits)
     return 0
 
 def _track_reports(args, tickers: list[str], failed: list[str],
@@ -274,7 +283,7 @@ def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` pars
     f.add_argument("ticker", metavar="TICKER", help="e.g. MSFT (cached or imported), or ^GSPC for the bundled offline sample")
     f.add_argument("--horizon", type=int, metavar="N", help="trading days ahead, 1 to 30 (default: the config's forecast.horizon, 7)")
     f.add_argument("--format", choices=("table", "json", "csv"), default="table", help="how to print it (default table)")
-    f.add_argument("--out", default="reports", metavar="REPORTS",
+    f.add_argument("--out", type=folder, default="reports", metavar="REPORTS",
                    help="the report folder whose saved run gives the band (default reports)")
     f.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="config override on top of LSTM_FORECAST_OVERRIDES, e.g. model.epochs=2 (the band needs a report of the same model)")
@@ -283,11 +292,15 @@ def add_service_commands(p: argparse.ArgumentParser,  # the `lstm-forecast` pars
     s = sub.add_parser("serve", help="the REST API (waitress) on http://127.0.0.1:5000; see /api/v1/openapi.json")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs LSTM_FORECAST_API_KEY)")
     s.add_argument("--port", type=int, default=5000, help="TCP port (default 5000)")
-    s.add_argument("--reports", default=os.environ.get("LSTM_FORECAST_REPORTS", "reports"), metavar="DIR",
+    s.add_argument("--reports", type=folder, default=os.environ.get("LSTM_FORECAST_REPORTS", "reports"), metavar="DIR",
                    help="the report folder served and used for bands (default $LSTM_FORECAST_REPORTS, else reports)")
     s.add_argument("--threads", type=int, default=8, help="requests handled at once (default 8)")
     s.add_argument("--max-trainings", type=int, default=4, metavar="N",
                    help="most model trainings queued or running at once; beyond, 503 with Retry-After (default 4)")
+    s.add_argument("--connection-limit", type=int, metavar="N",  # the defaults are api's: --help imports no Flask
+                   help="most connections open at once, slow ones included (default 500; beyond loopback put a reverse proxy in front)")
+    s.add_argument("--channel-timeout", type=float, metavar="SECONDS",
+                   help="an idle connection is closed after this many seconds (default 30)")
     s.set_defaults(func=_cmd_serve)
     sub.choices["report"].add_argument("--track", action="store_true",
                                        help="log each report as an MLflow run (also when MLFLOW_TRACKING_URI is set); see `make mlflow`."

@@ -7,17 +7,18 @@ from __future__ import annotations
 import contextlib, dataclasses, fcntl, hashlib, json, math, os, re, secrets, tempfile, warnings
 from dataclasses import dataclass, fields, asdict
 from functools import reduce
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import BinaryIO, Callable
 import numpy as np, pandas as pd, platformdirs
 from .config import Config, quoted
 
 # %% auto #0
-__all__ = ['PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA', 'write_all_atomic',
-           'write_atomic', 'cache_root', 'ticker_name', 'price_cache_path', 'data_digest', 'config_key', 'model_key',
-           'model_cache_path', 'ReportFiles', 'report_files', 'level_label', 'HorizonRecord', 'ReportSummary',
-           'read_summary', 'list_summaries', 'write_run', 'read_run', 'locked', 'read_failures', 'update_failures',
-           'check_out_dir']
+__all__ = ['STALE_TEMP', 'PLACEMENT', 'MODEL_FIELDS', 'INDEX', 'FAILURES', 'PLOTLY_JS', 'SUMMARY_SCHEMA', 'RUN_SCHEMA',
+           'clean_temps', 'write_all_atomic', 'write_atomic', 'cache_root', 'ticker_name', 'price_cache_path',
+           'data_digest', 'config_key', 'model_key', 'model_cache_path', 'ReportFiles', 'report_files', 'level_label',
+           'HorizonRecord', 'ReportSummary', 'read_summary', 'list_summaries', 'write_run', 'read_run', 'locked',
+           'read_failures', 'update_failures', 'check_out_dir']
 
 # %% ../nbs/00a_store.ipynb #315ce554
 def _fsync_dir(folder: Path):
@@ -28,10 +29,44 @@ def _fsync_dir(folder: Path):
     except OSError: pass
     finally: os.close(fd)
 
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", os.uname().nodename)[:40] or "host"  # in a temp file's name: whose pid it carries
+STALE_TEMP = 3600  # seconds: a temp file of another host (or of the old naming) older than this is a dead writer's
+
+def _temp_name(path: Path) -> Path:
+    "The temp file beside `path`: `.NAME.HOST.PID.RANDOM.tmp`, so that cleaning knows its writer."
+    return path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+def _pid_alive(pid: int) -> bool:
+    "Whether process `pid` exists on this host."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def _stale(tmp: Path, now: float) -> bool:
+    "Whether `tmp`, a temp file of `write_atomic`, is a dead writer's: its pid gone on this host, else older than `STALE_TEMP`."
+    m = re.fullmatch(r"\.(.+)\.([A-Za-z0-9-]+)\.(\d+)\.[0-9a-f]{8}\.tmp", tmp.name)
+    if m and m[2] == _HOST: return int(m[3]) != os.getpid() and not _pid_alive(int(m[3]))
+    try: return now - tmp.stat().st_mtime > STALE_TEMP
+    except OSError: return False
+
+def clean_temps(folder: str | Path,  # the folder of the files `write_atomic` writes
+                name: str = "*",  # the file whose temps are cleaned; "*": every file's
+               ) -> list[Path]:
+    "Remove the temp files a killed `write_atomic` left in `folder` (never a live writer's); the ones removed."
+    import time
+    now, gone = time.time(), []
+    for tmp in Path(folder).glob(f".{glob_escape(name) if name != '*' else '*'}.*.tmp"):
+        if re.fullmatch(r"\..+\.[0-9a-f]{8}\.tmp", tmp.name) and _stale(tmp, now):
+            try: tmp.unlink(); gone.append(tmp)
+            except OSError: pass
+    return gone
+
 def _write_temp(path: Path, data) -> Path:
     "A new temp file beside `path` holding `data`, fsynced; removed again when writing it fails."
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    clean_temps(path.parent, path.name)
+    tmp = _temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the process umask applies, as to any new file
     try:
         with os.fdopen(fd, "wb") as f:
@@ -350,6 +385,8 @@ def update_failures(out_dir: str | Path,  # the report folder
 def check_out_dir(out_dir: str | Path,  # where the reports go
                  ) -> Path:
     "`out_dir`, created when missing, once a file could be written in it; else a `ValueError` saying why not."
+    if not str(out_dir).strip():
+        raise ValueError("The output folder is empty: name a folder, e.g. --out reports (it is created when missing).")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"The output folder '{out}' is a file: name a folder (it is created when missing).")
@@ -357,6 +394,7 @@ def check_out_dir(out_dir: str | Path,  # where the reports go
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out, prefix=".lstm_forecast_probe_")
         os.close(fd); os.unlink(probe)
+        clean_temps(out)
     except OSError as e:
         raise ValueError(f"The output folder '{out}' cannot be written ({e.strerror or type(e).__name__}): choose a folder you can write to.") from None
     return out

@@ -255,3 +255,23 @@ def test_serving_beyond_loopback_needs_a_key(key, tmp_path):
                        text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
     assert r.stderr.count("\n") == 1 and "LSTM_FORECAST_API_KEY" in r.stderr, r.stderr
+
+
+def test_a_hundred_and_ten_slow_clients_leave_health_answering(tmp_path):
+    "110 sockets trickling a header held waitress' 100 connections: /health waited for them; the limit is 500 now."
+    import socket
+    with api_server(tmp_path / "cache", tmp_path / "reports", tmp_path / "api.log") as url:
+        port, socks = int(url.rsplit(":", 1)[1]), []
+        try:
+            for _ in range(110):
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # a header never finished
+                socks.append(s)
+            time.sleep(1)  # all accepted (or queued) by now
+            for s in socks: s.sendall(b"a")  # still trickling
+            t0 = time.monotonic()
+            code, _, body = get(url + "/health", timeout=5)
+            took = time.monotonic() - t0
+        finally:
+            for s in socks: s.close()
+    assert code == 200 and took < 1, (code, took)

@@ -199,3 +199,81 @@ def test_a_bad_size_calendar_device_or_overrides_is_one_short_sentence_and_exit_
     assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr, (res.returncode, res.stdout, res.stderr[-2000:])
     assert len(res.stderr.strip().splitlines()) == 1 and says in res.stderr and len(res.stderr) < 400, res.stderr[:2000]
     assert not out.exists() and not (tmp_path / "cache" / "models").exists()
+
+
+def _run_cli(args: list[str], cwd, **env) -> subprocess.CompletedProcess:
+    "`lstm-forecast ARGS` in `cwd`, offline with its own cache."
+    full = {**os.environ, **OFFLINE, CACHE_VAR: str(cwd / "cache"), **env}
+    return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=full, cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize("args", [["report", "^GSPC", "--out", ""], ["forecast", "^GSPC", "--out", " "], ["serve", "--reports", ""]])
+def test_an_empty_folder_option_is_refused_not_the_working_directory(tmp_path, args):
+    "`--out \"\"` was the working directory: the report, its index and failures.json landed beside the user's files."
+    res = _run_cli(args, tmp_path)
+    assert res.returncode == 2 and "is empty" in res.stderr.splitlines()[0], (res.returncode, res.stderr)
+    assert "Traceback" not in res.stderr and sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == []
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--port", "99999"], "error: --port must be 1 to 65535, not 99999."),
+    (["--port", "0"], "error: --port must be 1 to 65535, not 0."),
+    (["--reports", "FILE"], "error: --reports 'FILE' is a file: name the report folder (a missing one is fine)."),
+    (["--connection-limit", "0"], "error: --connection-limit must be 1 or more, not 0."),
+    (["--channel-timeout", "0"], "error: --channel-timeout must be more than 0 seconds, not 0."),
+])
+def test_bad_serve_options_are_one_sentence_before_binding(tmp_path, args, said):
+    "Port 99999 was announced, then waitress listened on 99999 mod 65536; a file as --reports made every forecast 500."
+    (tmp_path / "FILE").write_text("not a folder")
+    res = _run_cli(["serve", *args], tmp_path)
+    assert (res.returncode, res.stderr.splitlines()) == (2, [said]), (res.returncode, res.stderr)
+
+
+def test_a_busy_port_is_one_sentence(tmp_path):
+    "Another program on the port was an `OSError` traceback from waitress."
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); s.listen()
+        port = s.getsockname()[1]
+        res = _run_cli(["serve", "--port", str(port), "--reports", str(tmp_path / "reports")], tmp_path)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert res.stderr.splitlines() == [f"error: port {port} is in use: stop what listens there or choose another --port."], res.stderr
+
+
+def _interrupted(args: list[str], cwd, started: str, timeout: float = 300) -> tuple[int, str]:
+    "(exit status, standard error) of `lstm-forecast ARGS` sent SIGINT once its standard error shows `started`."
+    import signal, time
+    err = cwd / "stderr.txt"
+    with open(err, "w") as f:
+        proc = subprocess.Popen([str(CLI), *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
+                                env={**os.environ, **OFFLINE, CACHE_VAR: str(cwd / "cache"), "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + timeout
+        while started not in err.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, (proc.returncode, err.read_text()[-2000:])
+            time.sleep(0.2)
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(120)
+        for _ in range(60):  # the session empties: the kernel and its workers stopped too
+            try: os.killpg(proc.pid, 0)
+            except ProcessLookupError: break
+            time.sleep(0.5)
+        else: raise AssertionError("processes of the run are left after Ctrl-C")
+        return rc, err.read_text()
+    finally:
+        if proc.poll() is None: os.killpg(proc.pid, 9); proc.wait()
+
+
+@pytest.mark.parametrize("args, started", [
+    (["report", "^GSPC", "--set", "model.epochs=50", "--out", "reports"], "^GSPC: walk-forward"),
+    (["serve", "--port", "0"], "lstm-forecast API on"),
+])
+def test_ctrl_c_ends_any_command_with_interrupted_and_130(tmp_path, args, started):
+    "Ctrl-C was a 50-line traceback (the kernel's cell, then papermill's, then ours); now one line and the shell's 130."
+    if "serve" in args:
+        from lstm_forecast.testing import free_port
+        args = ["serve", "--port", str(free_port())]
+    rc, err = _interrupted(args, tmp_path, started)
+    assert rc == 130 and err.endswith("interrupted\n"), (rc, err[-3000:])
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
