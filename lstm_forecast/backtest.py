@@ -15,7 +15,7 @@ from .store import level_label
 from .features import log_returns
 from .walk_forward import WalkForward, walk_forward
 from .tearsheet import match_volatility
-from .portfolio import fold_gate_thresholds, size_positions, strategy_returns, buy_and_hold
+from .portfolio import clip_position, fold_gate_thresholds, size_positions, strategy_returns, buy_and_hold
 from .metrics import band_coverage, drawdown, horizon_skill, strategy_metrics, skill_table, versus_baselines, ic_by_fold
 
 # %% auto #0
@@ -48,6 +48,7 @@ BASELINE_NAMES = dict(zero="the zero-return forecast", hist_mean="the historical
                       ridge="a ridge regression on the same features", ar1="an AR(1) model of the returns")
 
 def _fmt_p(p: float) -> str:
+    if np.isnan(p): return "p not defined"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
 def _verdict(better: bool, p: float, level: float = 0.05) -> str:
@@ -151,12 +152,12 @@ def horizon_verdict(skill: pd.DataFrame,  # `horizon_scores`' skill
     elif r.r2_vs_zero > 0: word = "beat no change" + (", significantly" if r.dm_p < 0.05 else ", but not significantly")
     else: word = "did worse than no change" + (", significantly" if r.dm_p < 0.05 else ", not significantly")
     s = (f"At {h} days the model's path {word} (R² against no change {r.r2_vs_zero:+.4f}, "
-         f"DM {_fmt_p(r.dm_p) if not np.isnan(r.dm_p) else 'p not defined'}; {int(r.n)} origins).")
+         f"DM {_fmt_p(r.dm_p)}; {int(r.n)} origins).")
     if (h, "weighted") in skill.index:
         w = skill.loc[(h, "weighted")]
         if np.isnan(w.dm_p) and w.r2_vs_zero == 0: s += " Weighted by its own record, the path was no change at every origin."
         else: s += (f" Weighted by its own record, the path scored R² {w.r2_vs_zero:+.4f} against no change "
-                    f"(DM {_fmt_p(w.dm_p) if not np.isnan(w.dm_p) else 'p not defined'}).")
+                    f"(DM {_fmt_p(w.dm_p)}).")
     c = coverage.loc[h]
     if c.n: s += " Its bands covered " + " and ".join(f"{100 * c[f'cover{level_label(lv)}']:.1f} % (nominal {level_label(lv)} %)" for lv in levels) + \
                  f" of {int(c.n)} realized {h}-day returns."
@@ -214,7 +215,7 @@ class Headline:
 
 def _beat(r2: float, p: float) -> str:
     "Whether a forecast beat no change, in words, with its R² and DM p."
-    said = f"R² {r2:+.2%}, DM {_fmt_p(p) if not np.isnan(p) else 'p not defined'}"
+    said = f"R² {r2:+.2%}, DM {_fmt_p(p)}"
     if np.isnan(p): return f"did no different from no change ({said})"
     if r2 > 0: return ("beat no change" if p < 0.05 else "did not significantly beat no change") + f" ({said})"
     return "did not beat no change" + (f" ({said}: significantly worse)" if p < 0.05 else f" ({said})")
@@ -240,11 +241,11 @@ def headline(bt: Backtest,  # `evaluate`'s result
     net, hold = bt.strategy.loc["strategy (net)"], bt.strategy.loc["buy and hold"]
     period = bt.returns.index
     parts = [f"at one day the model {_beat(one.r2_oos, zero.dm_p)}"]
-    numbers = [("R² vs no change, 1 day", f"{one.r2_oos:+.2%}", f"DM {_fmt_p(zero.dm_p)}" if not np.isnan(zero.dm_p) else "DM p not defined")]
+    numbers = [("R² vs no change, 1 day", f"{one.r2_oos:+.2%}", f"DM {_fmt_p(zero.dm_p)}")]
     if bt.horizons is not None and (h, "path") in bt.horizons.index:
         r = bt.horizons.loc[(h, "path")]
         parts.append(f"at {h} days its path {_beat(r.r2_vs_zero, r.dm_p)}")
-        numbers.append((f"R² vs no change, {h} days", f"{r.r2_vs_zero:+.2%}", f"DM {_fmt_p(r.dm_p)}" if not np.isnan(r.dm_p) else "DM p not defined"))
+        numbers.append((f"R² vs no change, {h} days", f"{r.r2_vs_zero:+.2%}", f"DM {_fmt_p(r.dm_p)}"))
     won = net.sharpe > hold.sharpe
     parts.append(f"after costs the strategy {'beat' if won else 'did not beat'} buy-and-hold (Sharpe {net.sharpe:.2f} against {hold.sharpe:.2f})")
     numbers.append(("Sharpe after costs", f"{net.sharpe:.2f}", f"buy-and-hold {hold.sharpe:.2f}"))
@@ -267,7 +268,7 @@ def sat_out(sizing: pd.DataFrame,  # `size_positions`' stages (`bt.sizing`)
             max_position: float,  # `portfolio.max_position`
            ) -> pd.Series:
     "Days the regime filter zeroed a position, their share of all days, and the summed daily returns that position missed (gains), avoided (losses) and in all."
-    before = sizing.vol_scaled.clip(-max_position, max_position)  # the position the filter was given
+    before = clip_position(sizing.vol_scaled, max_position)  # the position the filter was given
     zeroed = (sizing.regime_filtered == 0) & (before != 0) if "p_unfavourable" in sizing else pd.Series(False, index=sizing.index)
     g = (before * np.expm1(target.reindex(before.index)))[zeroed].dropna()
     return pd.Series(dict(days=int(zeroed.sum()), share=float(zeroed.mean()) if len(zeroed) else np.nan,

@@ -262,6 +262,12 @@ def band_rule(theirs: Config,  # the config of the run whose errors are offered
                 f"run `lstm-forecast report {ticker}` again to get one")
     return ""
 
+def _rule_of(final: FinalModel, wf: WalkForward) -> str:
+    "`band_rule` of a walk-forward for a forecast of `final`: '' when its band and weights may serve it."
+    same = wf.close is not None and wf.close.index[-1] == final.last_date
+    last = wf.predictions.index.max() if len(wf.predictions) else None
+    return band_rule(wf.config, final.cfg, final.ticker if final.ticker != "UNNAMED" else "TICKER", same, last, final.last_date)
+
 def band_of(final: FinalModel,  # the final model of the forecast
             wf: WalkForward | None,  # the walk-forward whose path errors make the band
             prices: pd.DataFrame | None = None,  # the daily OHLC, for a band method on the range (`forecast.band_method`)
@@ -270,9 +276,7 @@ def band_of(final: FinalModel,  # the final model of the forecast
     if wf is None:
         return Band(None, "no band: no walk-forward out-of-sample errors were given (pass wf=walk_forward(prices, cfg)); a band is never invented")
     who = final.ticker if final.ticker != "UNNAMED" else "TICKER"
-    same = wf.close is not None and wf.close.index[-1] == final.last_date
-    last = wf.predictions.index.max() if len(wf.predictions) else None
-    note = band_rule(wf.config, final.cfg, who, same, last, final.last_date)
+    note = _rule_of(final, wf)
     if note: return Band(None, note)
     if wf.paths is None:
         return Band(None, f"no band: the walk-forward has no path forecasts to take errors from (walk_forward.paths off); "
@@ -306,8 +310,7 @@ def todays_weight(weights: pd.DataFrame,  # `weights.path_weights`: the last row
 def weight_of(final: FinalModel, wf: WalkForward | None) -> PathWeight:
     "The weights `wf`'s record gives a forecast of `final` (the rule of `band_of`), or none."
     if wf is None or wf.paths is None: return no_weight()
-    why = band_rule(wf.config, final.cfg, final.ticker, wf.close is not None and wf.close.index[-1] == final.last_date,
-                    wf.predictions.index.max() if len(wf.predictions) else None, final.last_date)
+    why = _rule_of(final, wf)
     if why: return no_weight(why)
     return todays_weight(path_weights(wf.paths, wf.close, final.cfg.forecast), wf.paths)
 
